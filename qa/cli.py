@@ -43,6 +43,60 @@ def cmd_ingest(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    s = get_settings()
+    url = f"http://{args.host}:{args.port}"
+    print(f"helpdesk-qa on {url}  (demo portal: {url}/  agent console: {url}/agent  API docs: {url}/docs)")
+    uvicorn.run(
+        "qa.api:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+    )
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from .index import IndexError_, load_index
+    from .search import Searcher
+
+    s = get_settings()
+    encoder = _encoder(s.model)
+    try:
+        index = load_index(args.index, model=encoder.identity)
+    except IndexError_ as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    searcher = Searcher(index, encoder)
+    country = args.country.upper() if args.country else None
+    result = searcher.search(args.question, lang=args.lang, country=country, category=args.category, limit=args.limit)
+    print(f"query language: {result.query_lang}   answered: {'yes' if result.answered else 'no'}")
+    for n, hit in enumerate(result.hits, 1):
+        s_, a = hit.section, hit.article
+        link = f"{a.url}#{s_.anchor}" if s_.anchor else a.url
+        only = "" if s_.lang == result.query_lang or result.query_lang == "unknown" else f"  (only in {s_.lang})"
+        print(f"\n{n}. [{hit.score:.3f}] {a.title} › {s_.title}{only}")
+        print(f"   {link}   countries: {', '.join(s_.countries)}")
+        for i, step in enumerate(s_.steps, 1):
+            print(f"   {i}. {step}")
+        if not s_.steps:
+            print("   " + s_.plain[:300].replace("\n", " ") + ("…" if len(s_.plain) > 300 else ""))
+    if not result.answered:
+        print("\nNo confident answer: contact support and include your member ID.")
+    return 0
+
+
+def _countries():
+    from .corpus import COUNTRIES
+
+    return COUNTRIES
+
+
 def build_parser() -> argparse.ArgumentParser:
     s = get_settings()
     parser = argparse.ArgumentParser(prog="qa", description="helpdesk-qa: multilingual help-article search")
@@ -55,6 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="fail on the first malformed file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("serve", help="run the HTTP service (uvicorn)")
+    p.add_argument("--host", default=s.host, help="default: %(default)s")
+    p.add_argument("--port", type=int, default=s.port, help="default: %(default)s")
+    p.add_argument("--workers", type=int, default=s.workers, help="worker processes (default: %(default)s)")
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--no-access-log", action="store_true")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ask", help="print the best sections for a question")
+    p.add_argument("question")
+    p.add_argument("--lang", choices=["ru", "de", "en"], help="language of the question (default: detected)")
+    p.add_argument("--country", type=str.upper, choices=list(_countries()), help="member's country")
+    p.add_argument("--category")
+    p.add_argument("--limit", type=int, default=3)
+    p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")
+    p.set_defaults(func=cmd_ask)
     return parser
 
 

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     approximate_above: int = Field(
         200_000, description="Use an approximate (HNSW) FAISS index above this many vectors"
     )
+    support_article: str = Field(
+        "faq-contact-support", description="Article id pointed to when no answer is found"
+    )
+    reload_interval: float = Field(
+        2.0, description="Seconds between checks for a new index build (0 = never reload)"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1

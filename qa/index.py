@@ -7,7 +7,8 @@ Layout of the index folder (`embeddings/` by default):
         manifest.json       format version, model, dimension, corpus hash, counts, file hashes
         sections.json       articles and sections (the text that is returned)
         vectors.faiss       FAISS inner-product index over normalised chunk vectors
-        rows.npy            FAISS row -> section number
+        rows.npz            FAISS row -> section number, and whether the row speaks for
+                            the whole article (title, tags) or for the section
         means.npz           per-language mean vectors (subtracted before indexing)
         lexical/            BM25 index over the same sections
     cache/                  embeddings keyed by model and chunk-text hash
@@ -39,7 +40,7 @@ from .lexical import LexicalIndex
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
-FILES = ("sections.json", "vectors.faiss", "rows.npy", "means.npz")
+FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz")
 
 
 class IndexError_(RuntimeError):
@@ -73,17 +74,33 @@ def chunk_words(text: str, size: int, overlap: int | None = None) -> list[str]:
     return chunks
 
 
-def passage_texts(article: Article, section: Section, useful_words: int) -> list[str]:
-    """What gets embedded for a section: its titles, then its text, chunked when long."""
+def passage_texts(article: Article, section: Section, useful_words: int) -> list[tuple[str, bool]]:
+    """What gets embedded for a section, as (text, speaks for the whole article).
+
+    - titles + text, in overlapping chunks when the text is long;
+    - the titles alone: short questions ("Passwort vergessen") match a heading
+      better than a paragraph;
+    - with the intro, the article title alone and with its tags (members' own
+      keywords). These rows score the article, not the intro: otherwise a short
+      question would always land on the intro instead of the step-by-step section."""
     head = article.title if section.position == 0 else f"{article.title}. {section.title}"
     body_words = max(16, useful_words - len(head.split()))
-    return [f"{head}\n{chunk}" for chunk in chunk_words(section.plain, body_words)]
+    texts = [(f"{head}\n{chunk}", False) for chunk in chunk_words(section.plain, body_words)]
+    if section.position == 0:
+        texts.append((article.title, True))
+        if article.tags:
+            texts.append((f"{article.title}. {', '.join(article.tags)}", True))
+    else:
+        texts.append((head, False))
+    return texts
 
 
 def lexical_text(article: Article, section: Section) -> str:
-    """What BM25 sees: titles count twice, tags once, then the text."""
-    titles = article.title if section.position == 0 else f"{article.title} {section.title} {section.title}"
-    return f"{titles} {titles} {' '.join(article.tags)} {section.plain}"
+    """What BM25 sees: the article title, the section title twice (the intro: the
+    article's tags instead), then the text."""
+    if section.position == 0:
+        return f"{article.title} {' '.join(article.tags)} {section.plain}"
+    return f"{article.title} {section.title} {section.title} {section.plain}"
 
 
 def corpus_hash(corpus: Corpus) -> str:
@@ -128,6 +145,7 @@ class Index:
     section_article: np.ndarray  # section number -> article number
     faiss_index: faiss.Index
     rows: np.ndarray  # FAISS row -> section number
+    article_rows: np.ndarray  # FAISS row -> True when the row stands for its whole article
     means: dict[str, np.ndarray]  # language -> mean vector subtracted from that language
     lexical: LexicalIndex
 
@@ -171,13 +189,15 @@ def build_index(
     texts: list[str] = []
     rows: list[int] = []
     row_langs: list[str] = []
+    article_rows: list[bool] = []
     for a_no, article in enumerate(articles):
         for section in article.sections:
             s_no = len(sections)
             sections.append(section)
             section_article.append(a_no)
-            for text in passage_texts(article, section, encoder.useful_words):
+            for text, article_level in passage_texts(article, section, encoder.useful_words):
                 texts.append(text)
+                article_rows.append(article_level)
                 rows.append(s_no)
                 row_langs.append(article.lang)
 
@@ -236,6 +256,7 @@ def build_index(
         section_article=np.array(section_article, dtype=np.int32),
         faiss_index=make_faiss(centered, approximate_above),
         rows=np.array(rows, dtype=np.int32),
+        article_rows=np.array(article_rows, dtype=bool),
         means=means,
         lexical=lexical,
     )
@@ -273,7 +294,7 @@ def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
             ensure_ascii=False,
         )
     faiss.write_index(index.faiss_index, str(folder / "vectors.faiss"))
-    np.save(folder / "rows.npy", index.rows)
+    np.savez(folder / "rows.npz", rows=index.rows, article_rows=index.article_rows)
     np.savez(folder / "means.npz", **index.means)
     index.lexical.save(folder / "lexical")
     files = {n: _sha256(folder / n) for n in FILES}
@@ -354,7 +375,8 @@ def load_index(root: Path | str, model: str | None = None, verify: bool = True) 
         articles = [Article(**a) for a in data["articles"]]
         sections = [Section(**s) for s in data["sections"]]
         faiss_index = faiss.read_index(str(folder / "vectors.faiss"))
-        rows = np.load(folder / "rows.npy")
+        with np.load(folder / "rows.npz") as r:
+            rows, article_rows = r["rows"], r["article_rows"]
         with np.load(folder / "means.npz") as m:
             means = {k: m[k] for k in m.files}
         lexical = LexicalIndex.load(folder / "lexical", len(sections))
@@ -369,6 +391,7 @@ def load_index(root: Path | str, model: str | None = None, verify: bool = True) 
         section_article=np.array(data["section_article"], dtype=np.int32),
         faiss_index=faiss_index,
         rows=rows,
+        article_rows=article_rows,
         means=means,
         lexical=lexical,
     )

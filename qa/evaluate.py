@@ -1,0 +1,160 @@
+"""Answer-quality evaluation on labelled questions (JSONL, see ../shared/eval/README.md).
+
+A question is a hit at k when one of its `gold` article ids is among the first k
+distinct articles returned. Questions with an empty `gold` expect `answered: false`.
+Nothing here knows the sample corpus: any index and any question file work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .search import Ranking, Searcher
+
+KS = (1, 3, 5)
+
+
+class QuestionFileError(ValueError):
+    pass
+
+
+@dataclass
+class Question:
+    id: str
+    q: str
+    lang: str
+    gold: list[str]
+    type: str = "direct"
+    country: str | None = None
+
+
+def load_questions(path: Path | str) -> list[Question]:
+    questions = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                questions.append(
+                    Question(
+                        id=str(row["id"]),
+                        q=row["q"],
+                        lang=row["lang"],
+                        gold=list(row.get("gold") or []),
+                        type=row.get("type", "direct"),
+                        country=row.get("country") or None,
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as e:
+                raise QuestionFileError(f"{path}:{n}: {type(e).__name__}: {e}") from None
+    return questions
+
+
+@dataclass
+class Outcome:
+    question: Question
+    ranked_articles: list[str]
+    answered: bool
+    top_score: float
+    top_title: str
+
+    @property
+    def rank(self) -> int | None:
+        for i, a in enumerate(self.ranked_articles, 1):
+            if a in self.question.gold:
+                return i
+        return None
+
+
+def run(searcher: Searcher, questions: list[Question]) -> list[Outcome]:
+    outcomes = []
+    for q in questions:
+        result = searcher.search(q.q, country=q.country, limit=10, per_article=1)
+        ranked = [h.section.article_id for h in result.hits]
+        top = result.hits[0] if result.hits else None
+        outcomes.append(
+            Outcome(
+                question=q,
+                ranked_articles=ranked,
+                answered=result.answered,
+                top_score=top.score if top else 0.0,
+                top_title=f"{top.article.title} › {top.section.title}" if top else "",
+            )
+        )
+    return outcomes
+
+
+def metrics(outcomes: list[Outcome]) -> dict:
+    answerable = [o for o in outcomes if o.question.gold]
+    out: dict = {"n": len(answerable)}
+    if answerable:
+        for k in KS:
+            out[f"R@{k}"] = sum(1 for o in answerable if o.rank and o.rank <= k) / len(answerable)
+        out["MRR@10"] = sum(1 / o.rank for o in answerable if o.rank and o.rank <= 10) / len(answerable)
+    no_answer = [o for o in outcomes if not o.question.gold]
+    predicted = [o for o in outcomes if not o.answered]
+    if no_answer or predicted:
+        correct = sum(1 for o in predicted if not o.question.gold)
+        out["noanswer_precision"] = correct / len(predicted) if predicted else 0.0
+        out["noanswer_recall"] = correct / len(no_answer) if no_answer else 0.0
+        out["noanswer_n"] = len(no_answer)
+    return out
+
+
+def breakdown(outcomes: list[Outcome]) -> dict[str, dict]:
+    """Metrics overall, per question language and per question type."""
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        groups["all"].append(o)
+        groups[f"lang={o.question.lang}"].append(o)
+        groups[f"type={o.question.type}"].append(o)
+    return {name: metrics(group) for name, group in sorted(groups.items(), key=lambda kv: kv[0] != "all")}
+
+
+def systems(base: Ranking) -> dict[str, Ranking]:
+    """The product's ranking and the two single-signal baselines."""
+    return {
+        "hybrid": base,
+        "dense": dataclasses.replace(base, lexical=False),
+        "bm25": dataclasses.replace(base, dense=False, threshold=base.threshold * 0.5),
+    }
+
+
+def format_table(results: dict[str, dict[str, dict]]) -> str:
+    """results: system -> group -> metrics. One row per group and system."""
+    cols = ["R@1", "R@3", "R@5", "MRR@10"]
+    header = f"{'slice':<18}{'system':<16}{'n':>4}  " + "".join(f"{c:>8}" for c in cols) + f"{'NA-P':>8}{'NA-R':>8}"
+    lines = [header, "-" * len(header)]
+    groups = next(iter(results.values())).keys()
+    for g in groups:
+        for name, res in results.items():
+            m = res[g]
+            cells = "".join(f"{m[c]:>8.3f}" if c in m else f"{'-':>8}" for c in cols)
+            na = (
+                f"{m['noanswer_precision']:>8.2f}{m['noanswer_recall']:>8.2f}"
+                if m.get("noanswer_n")
+                else f"{'-':>8}{'-':>8}"
+            )
+            lines.append(f"{g:<18}{name:<16}{m['n']:>4}  {cells}{na}")
+    return "\n".join(lines)
+
+
+def misses(outcomes: list[Outcome]) -> list[str]:
+    lines = []
+    for o in outcomes:
+        q = o.question
+        if q.gold and o.rank != 1:
+            lines.append(
+                f"{q.id} [{q.lang}/{q.type}] {q.q!r}: gold {q.gold} at rank {o.rank or '>10'}; "
+                f"first: {o.ranked_articles[:1]} {o.top_title!r} ({o.top_score:.3f})"
+            )
+        elif not q.gold and o.answered:
+            lines.append(f"{q.id} [{q.lang}/noanswer] {q.q!r}: answered with {o.top_title!r} ({o.top_score:.3f})")
+        elif q.gold and not o.answered:
+            lines.append(f"{q.id} [{q.lang}/{q.type}] {q.q!r}: right article but answered=false ({o.top_score:.3f})")
+    return lines
