@@ -13,8 +13,10 @@ Ranking, in order:
    when that version exists.
 4. Article context: each section gets a share of its article's best section score,
    so a section of the clearly right article beats a lone lucky section elsewhere.
-5. Country: ineligible sections are dropped; a section scoped to the user's country
-   gets a small bonus over the general section of the same article.
+5. Country: ineligible sections are dropped. A section scoped to the user's country
+   that scores within `country_margin` of its article's best general section is
+   placed just above it: for a member in Kazakhstan "how do I pay" should open on
+   the Kazakhstan section, but "my card payment failed" should not.
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ class Ranking:
     lexical_weight: float = 0.1
     lexical_half: float = 16.0
     article_weight: float = 0.3
-    country_bonus: float = 0.05
+    country_margin: float = 0.15
     steps_bonus: float = 0.03  # the product answers with step-by-step sections
     own_language_bonus: float = 0.0
     dense: bool = True
     lexical: bool = True
-    threshold: float = 0.45
+    threshold: float = 0.33
     per_article: int = 2
 
 
@@ -161,7 +163,7 @@ class Searcher:
         for (article_id, _), score in best.items():
             article_best[article_id] = max(article_best[article_id], score)
 
-        ranked: list[tuple[float, int]] = []
+        ranked: list[tuple[float, float, int]] = []  # (final, before country lift, section)
         for key, score in best.items():
             s_no = self._display_version(key, scoring_lang)
             section = idx.sections[s_no]
@@ -171,17 +173,17 @@ class Searcher:
             if country and not (ALL in section.countries or country in section.countries):
                 continue
             final = (1 - r.article_weight) * score + r.article_weight * article_best[key[0]]
-            if country and country in section.countries:
-                final += r.country_bonus
             if section.steps:
                 final += r.steps_bonus
-            ranked.append((final, s_no))
-        ranked.sort(key=lambda x: -x[0])
+            ranked.append((final, final, s_no))
+        if country:
+            ranked = self._lift_country_sections(ranked, country)
+        ranked.sort(key=lambda x: (-x[0], -x[1]))
 
         hits: list[Hit] = []
         per_article = r.per_article if per_article is None else per_article
         shown: dict[str, int] = defaultdict(int)
-        for score, s_no in ranked:
+        for score, _, s_no in ranked:
             section = idx.sections[s_no]
             if shown[section.article_id] >= per_article:
                 continue
@@ -199,6 +201,21 @@ class Searcher:
         timings["rank_ms"] = (time.perf_counter() - t) * 1000
         answered = bool(hits) and hits[0].score >= r.threshold
         return SearchResult(question, query_lang, answered, hits, timings)
+
+    def _lift_country_sections(self, ranked: list[tuple[float, float, int]], country: str):
+        general_best: dict[str, float] = defaultdict(lambda: -1.0)
+        for final, _, s_no in ranked:
+            section = self.index.sections[s_no]
+            if ALL in section.countries:
+                general_best[section.article_id] = max(general_best[section.article_id], final)
+        lifted = []
+        for final, before, s_no in ranked:
+            section = self.index.sections[s_no]
+            top = general_best[section.article_id]
+            if ALL not in section.countries and top - self.ranking.country_margin <= final < top:
+                final = top + 1e-4
+            lifted.append((final, before, s_no))
+        return lifted
 
     def _display_version(self, key: tuple[str, int], lang: str | None) -> int:
         """The user's language when the section exists in it, else the portal's
