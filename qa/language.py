@@ -7,7 +7,8 @@ in 0.01 ms with its model inside the wheel. Unrestricted detectors call short
 Russian text Macedonian, Serbian or Ukrainian, so the label set is restricted.
 
 Rules, in order:
-1. Text whose letters are mostly Cyrillic is Russian (the only Cyrillic language here).
+1. Text with a Cyrillic word is Russian: it is the only Cyrillic language here, and
+   Russian queries often mix in Latin brand names ("Kaspi Gold где").
 2. Text without letters, or where the de/en classifier is not confident (a lone
    product name or acronym: "IBAN", "PV", "Kaspi"), is `unknown`: search then runs
    across all languages instead of guessing.
@@ -20,7 +21,7 @@ import re
 from functools import lru_cache
 
 UNKNOWN = "unknown"
-_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
+_CYRILLIC_WORD = re.compile(r"[\u0400-\u04FF]{2,}")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 # With three labels a coin-flip is 0.33; below this the guess is not worth acting on.
 MIN_CONFIDENCE = 0.5
@@ -37,11 +38,9 @@ def _identifier():
 
 def detect_language(text: str) -> str:
     """'ru', 'de', 'en', or 'unknown'."""
-    letters = _LETTER.findall(text)
-    if not letters:
+    if not _LETTER.search(text):
         return UNKNOWN
-    cyrillic = sum(1 for ch in letters if _CYRILLIC.match(ch))
-    if cyrillic * 2 >= len(letters):
+    if _CYRILLIC_WORD.search(text):
         return "ru"
     lang, confidence = _identifier().classify(text)
     if lang == "ru":  # Latin text the model still calls Russian: transliteration, names
