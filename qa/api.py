@@ -165,12 +165,12 @@ class Service:
 
     def load(self) -> None:
         s = self.settings
-        if self.encoder is None:
+        if self.encoder is None and s.retrieval != "bm25":
             self.encoder = Encoder(s.model, query_prompt=s.query_prompt, passage_prompt=s.passage_prompt)
             self.encoder.encode_queries(["warm-up"])  # first call pays one-off allocations
         pointer = self._pointer()
         try:
-            index = load_index(s.index_dir, model=self.encoder.identity)
+            index = load_index(s.index_dir, model=self.encoder.identity if self.encoder else None)
         except IndexError_ as e:
             with self._lock:
                 self.pointer = pointer
@@ -179,10 +179,7 @@ class Service:
             if self.searcher is not None:
                 log.error("new index not loaded, still serving the previous one: %s", e)
             return
-        ranking = Ranking()
-        if s.answer_threshold is not None:
-            ranking.threshold = s.answer_threshold
-        searcher = Searcher(index, self.encoder, ranking)
+        searcher = Searcher(index, self.encoder, Ranking.for_retrieval(s.retrieval, s.answer_threshold))
         searcher.search("warm-up")  # first search pays one-off costs (FAISS, BM25, language model)
         with self._lock:
             self.searcher, self.error, self.pointer = searcher, None, pointer

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import get_settings
+from .config import ROOT, get_settings
+
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 
 
 def _encoder(model: str):
@@ -91,6 +93,37 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    import json
+
+    from .evaluate import QuestionFileError, breakdown, evaluate, format_table, load_questions, misses
+
+    s = get_settings()
+    try:
+        questions = load_questions(args.questions)
+    except (OSError, QuestionFileError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    try:
+        outcomes = evaluate(args.corpus, questions, models, args.cache, s.query_prompt, s.passage_prompt)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    tables = {label: breakdown(o) for label, o in outcomes.items()}
+    if args.json:
+        print(json.dumps(tables, indent=2, ensure_ascii=False))
+    else:
+        print(f"{len(questions)} questions from {args.questions}; corpus {args.corpus}")
+        print(format_table(tables))
+    if args.misses:
+        label = f"{models[0]} hybrid"
+        print(f"\nMisses of {label}:", file=sys.stderr if args.json else sys.stdout)
+        for line in misses(outcomes[label]):
+            print("  " + line, file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def _countries():
     from .corpus import COUNTRIES
 
@@ -126,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=3)
     p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="answer quality on labelled questions, beside BM25 and dense baselines")
+    p.add_argument("--questions", type=Path, default=DEV_SET, help="JSONL questions (default: %(default)s)")
+    p.add_argument("--corpus", type=Path, default=s.corpus_dir, help="corpus folder (default: %(default)s)")
+    p.add_argument("--models", default=s.model, help="comma-separated models to compare (default: %(default)s)")
+    p.add_argument("--cache", type=Path, default=s.index_dir / "cache", help="embedding cache folder")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--misses", action="store_true", help="list each miss with what ranked first")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

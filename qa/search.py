@@ -33,6 +33,9 @@ from .index import Index
 from .language import UNKNOWN, detect_language
 
 
+BM25_THRESHOLD = 0.15
+
+
 @dataclass
 class Ranking:
     """Weights of the ranking; defaults tuned on the dev set (docs/quality.md)."""
@@ -47,6 +50,22 @@ class Ranking:
     lexical: bool = True
     threshold: float = 0.33
     per_article: int = 2
+
+    @classmethod
+    def for_retrieval(cls, mode: str = "hybrid", threshold: float | None = None) -> "Ranking":
+        """The product's ranking ('hybrid') or a single-signal one ('dense', 'bm25')."""
+        if mode == "hybrid":
+            ranking = cls()
+        elif mode == "dense":
+            ranking = cls(lexical=False)
+        elif mode == "bm25":
+            # BM25 scores are squashed into [0, 1) and rarely reach cosine levels.
+            ranking = cls(dense=False, threshold=BM25_THRESHOLD)
+        else:
+            raise ValueError(f"unknown retrieval mode '{mode}' (hybrid, dense, bm25)")
+        if threshold is not None:
+            ranking.threshold = threshold
+        return ranking
 
 
 @dataclass
