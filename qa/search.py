@@ -41,14 +41,14 @@ class Ranking:
     """Weights of the ranking; defaults tuned on the dev set (docs/quality.md)."""
 
     lexical_weight: float = 0.1
-    lexical_half: float = 16.0
+    lexical_half: float = 4.0
     article_weight: float = 0.3
     country_margin: float = 0.15
     steps_bonus: float = 0.03  # the product answers with step-by-step sections
     own_language_bonus: float = 0.0
     dense: bool = True
     lexical: bool = True
-    threshold: float = 0.33
+    threshold: float = 0.31
     per_article: int = 2
 
     @classmethod
@@ -90,23 +90,57 @@ class Searcher:
         self.index = index
         self.encoder = encoder
         self.ranking = ranking or Ranking()
-        # (article id, position) -> {lang: section number}: the translations of a section
+        sections, articles = index.sections, index.articles
+        self.categories = sorted({a.category for a in articles})
+
+        # A "group" is one section in all its translations (same article id and position);
+        # ranking happens per group, display per language version.
+        group_ids: dict[tuple[str, int], int] = {}
         self.versions: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
-        # (article id, lang) -> article number
+        self.section_group = np.empty(len(sections), dtype=np.int64)
+        for s_no, sec in enumerate(sections):
+            key = (sec.article_id, sec.position)
+            self.section_group[s_no] = group_ids.setdefault(key, len(group_ids))
+            self.versions[key][sec.lang] = s_no
+        self.groups = list(group_ids)
+
+        article_ids = sorted({a.id for a in articles})
+        self.article_no = {a: i for i, a in enumerate(article_ids)}  # article id -> number
+        self.group_article = np.array([self.article_no[a] for a, _ in self.groups], dtype=np.int64)
+        self.file_article = np.array([self.article_no[a.id] for a in articles], dtype=np.int64)
+
+        # Which version each group shows, per user language (None: portal order ru, de, en).
+        self.display: dict[str | None, np.ndarray] = {}
+        for lang in (None, *LANGUAGES):
+            order = ([lang] if lang else []) + list(LANGUAGES)
+            self.display[lang] = np.array(
+                [next(v[lg] for lg in order if lg in v) for v in (self.versions[k] for k in self.groups)],
+                dtype=np.int64,
+            )
+        self.section_has_steps = np.array([bool(sec.steps) for sec in sections])
+        self.section_general = np.array([ALL in sec.countries for sec in sections])
+        self.section_category = np.array([articles[a].category for a in index.section_article])
+        self._country_masks: dict[str, np.ndarray] = {}
+
         self.article_by_id: dict[tuple[str, str], int] = {}
-        # article number -> its section numbers, in order
-        self.article_sections: dict[int, list[int]] = defaultdict(list)
-        for a_no, a in enumerate(index.articles):
+        self.article_sections: dict[int, list[int]] = defaultdict(list)  # article file -> sections
+        for a_no, a in enumerate(articles):
             self.article_by_id[(a.id, a.lang)] = a_no
-        for s_no, s in enumerate(index.sections):
-            self.versions[(s.article_id, s.position)][s.lang] = s_no
+        for s_no in range(len(sections)):
             self.article_sections[int(index.section_article[s_no])].append(s_no)
-        self.categories = sorted({a.category for a in index.articles})
         self.article_langs: dict[str, list[str]] = defaultdict(list)
-        for a in index.articles:
+        for a in articles:
             self.article_langs[a.id].append(a.lang)
         for langs in self.article_langs.values():
             langs.sort(key=LANGUAGES.index)
+
+    def _country_mask(self, country: str) -> np.ndarray:
+        """Sections that apply in `country`."""
+        if country not in self._country_masks:
+            self._country_masks[country] = np.array(
+                [ALL in sec.countries or country in sec.countries for sec in self.index.sections]
+            )
+        return self._country_masks[country]
 
     # -- scoring -----------------------------------------------------------------
     def _dense_scores(self, question: str, lang: str | None, timings: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -162,56 +196,50 @@ class Searcher:
         timings: dict[str, float] = {}
         query_lang = lang or detect_language(question)
         scoring_lang = None if query_lang == UNKNOWN else query_lang
-        section_scores, article_scores = self.scores(question, scoring_lang, timings)
+        section_scores, file_scores = self.scores(question, scoring_lang, timings)
 
         t = time.perf_counter()
         r = self.ranking
-        idx = self.index
-        # One candidate per translated section: its best version's score.
-        best: dict[tuple[str, int], float] = {}
-        for s_no in np.flatnonzero(section_scores > 0):
-            s = idx.sections[s_no]
-            key = (s.article_id, s.position)
-            score = float(section_scores[s_no]) + (r.own_language_bonus if s.lang == scoring_lang else 0.0)
-            if score > best.get(key, -1.0):
-                best[key] = score
-        article_best: dict[str, float] = defaultdict(float)
-        for a_no in np.flatnonzero(article_scores > 0):
-            article_id = idx.articles[a_no].id
-            article_best[article_id] = max(article_best[article_id], float(article_scores[a_no]))
-        for (article_id, _), score in best.items():
-            article_best[article_id] = max(article_best[article_id], score)
+        if r.own_language_bonus and scoring_lang:
+            langs = np.array([sec.lang == scoring_lang for sec in self.index.sections])
+            section_scores = section_scores + r.own_language_bonus * langs
+        # A group scores its best version; an article its best group or article-level row.
+        group_score = np.zeros(len(self.groups), dtype=np.float32)
+        np.maximum.at(group_score, self.section_group, section_scores)
+        article_score = np.zeros(len(self.article_no), dtype=np.float32)
+        np.maximum.at(article_score, self.group_article, group_score)
+        np.maximum.at(article_score, self.file_article, file_scores)
 
-        ranked: list[tuple[float, float, int]] = []  # (final, before country lift, section)
-        for key, score in best.items():
-            s_no = self._display_version(key, scoring_lang)
-            section = idx.sections[s_no]
-            article = idx.articles[idx.section_article[s_no]]
-            if category and article.category != category:
-                continue
-            if country and not (ALL in section.countries or country in section.countries):
-                continue
-            final = (1 - r.article_weight) * score + r.article_weight * article_best[key[0]]
-            if section.steps:
-                final += r.steps_bonus
-            ranked.append((final, final, s_no))
+        shown = self.display[scoring_lang]
+        final = (1 - r.article_weight) * group_score + r.article_weight * article_score[self.group_article]
+        final += r.steps_bonus * self.section_has_steps[shown]
+        eligible = group_score > 0
+        if category:
+            eligible &= self.section_category[shown] == category
         if country:
-            ranked = self._lift_country_sections(ranked, country)
-        ranked.sort(key=lambda x: (-x[0], -x[1]))
+            eligible &= self._country_mask(country)[shown]
+        before = final.copy()
+        if country:
+            final = self._lift_country_sections(final, eligible, shown)
+        final = np.where(eligible, final, -np.inf)
 
-        hits: list[Hit] = []
         per_article = r.per_article if per_article is None else per_article
-        shown: dict[str, int] = defaultdict(int)
-        for score, _, s_no in ranked:
-            section = idx.sections[s_no]
-            if shown[section.article_id] >= per_article:
+        n_candidates = min(int(eligible.sum()), max(limit * per_article * 4, 50))
+        top = np.argpartition(-final, n_candidates - 1)[:n_candidates] if n_candidates else np.array([], int)
+        top = sorted(top, key=lambda g: (-final[g], -before[g]))
+        hits: list[Hit] = []
+        per: dict[int, int] = defaultdict(int)
+        for g in top:
+            a = self.group_article[g]
+            if per[a] >= per_article:
                 continue
-            shown[section.article_id] += 1
+            per[a] += 1
+            section = self.index.sections[shown[g]]
             hits.append(
                 Hit(
                     section=section,
-                    article=idx.articles[idx.section_article[s_no]],
-                    score=round(score, 4),
+                    article=self.index.articles[self.index.section_article[shown[g]]],
+                    score=round(float(final[g]), 4),
                     available_languages=self.article_langs[section.article_id],
                 )
             )
@@ -221,31 +249,14 @@ class Searcher:
         answered = bool(hits) and hits[0].score >= r.threshold
         return SearchResult(question, query_lang, answered, hits, timings)
 
-    def _lift_country_sections(self, ranked: list[tuple[float, float, int]], country: str):
-        general_best: dict[str, float] = defaultdict(lambda: -1.0)
-        for final, _, s_no in ranked:
-            section = self.index.sections[s_no]
-            if ALL in section.countries:
-                general_best[section.article_id] = max(general_best[section.article_id], final)
-        lifted = []
-        for final, before, s_no in ranked:
-            section = self.index.sections[s_no]
-            top = general_best[section.article_id]
-            if ALL not in section.countries and top - self.ranking.country_margin <= final < top:
-                final = top + 1e-4
-            lifted.append((final, before, s_no))
-        return lifted
-
-    def _display_version(self, key: tuple[str, int], lang: str | None) -> int:
-        """The user's language when the section exists in it, else the portal's
-        order of preference (ru, de, en)."""
-        versions = self.versions[key]
-        if lang in versions:
-            return versions[lang]
-        for lg in LANGUAGES:
-            if lg in versions:
-                return versions[lg]
-        raise KeyError(key)
+    def _lift_country_sections(self, final: np.ndarray, eligible: np.ndarray, shown: np.ndarray) -> np.ndarray:
+        general = self.section_general[shown]
+        general_best = np.full(len(self.article_no), -np.inf, dtype=np.float32)
+        sel = eligible & general
+        np.maximum.at(general_best, self.group_article[sel], final[sel])
+        top = general_best[self.group_article]
+        lift = eligible & ~general & (final < top) & (final >= top - self.ranking.country_margin)
+        return np.where(lift, top + 1e-4, final)
 
     # -- articles ----------------------------------------------------------------
     def article(self, article_id: str, lang: str | None = None) -> tuple[Article, list[Section]] | None:
