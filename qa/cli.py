@@ -46,20 +46,11 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
+    from .server import serve
 
-    s = get_settings()
     url = f"http://{args.host}:{args.port}"
     print(f"helpdesk-qa on {url}  (demo portal: {url}/  agent console: {url}/agent  API docs: {url}/docs)")
-    uvicorn.run(
-        "qa.api:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=not args.no_access_log,
-    )
+    serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log)
     return 0
 
 
@@ -124,6 +115,58 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+    from .evaluate import load_questions
+    from .index import IndexError_, load_index
+    from .search import Searcher
+
+    s = get_settings()
+    questions = [q.q for q in load_questions(args.questions)]
+    encoder = _encoder(s.model)
+    try:
+        index = load_index(args.index, model=encoder.identity)
+    except IndexError_ as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    report: dict = {}
+    if args.synthetic:
+        base = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
+        queries = index.center(encoder.encode_queries(questions), None)
+        report["synthetic"] = [bench.synthetic(base, queries, int(n)) for n in args.synthetic.split(",")]
+        print(bench.format_synthetic(report["synthetic"]))
+    else:
+        clients = [int(c) for c in args.clients.split(",")]
+        steps = bench.breakdown(Searcher(index, encoder), questions)
+        report["breakdown_ms"] = steps
+        print("In-process, median ms per step: " + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()))
+        rates = [float(r) for r in args.rates.split(",") if r]
+        # The bench cycles through a fixed set of questions: without disabling the query
+        # cache it would measure cache hits, not search.
+        no_cache = {"HELPDESK_QA_QUERY_CACHE": "0"}
+        report["hybrid"] = bench.load_table(
+            args.index, questions, clients, args.seconds, args.workers, no_cache, rates
+        )
+        print(bench.format_load(report["hybrid"], f"\nHTTP GET /v1/ask, {args.workers} worker(s), {args.seconds:g} s per row: hybrid"))
+        cached = bench.load_table(
+            args.index, questions, clients[-1:], args.seconds, args.workers, {"HELPDESK_QA_QUERY_CACHE": "4096"}
+        )
+        report["hybrid_cached"] = cached
+        print(bench.format_load(cached, "\nsame, every query vector already in the LRU cache (repeated questions)"))
+        report["bm25"] = bench.load_table(
+            args.index, questions, clients, args.seconds, args.workers, {"HELPDESK_QA_RETRIEVAL": "bm25"}, rates
+        )
+        print(bench.format_load(report["bm25"], "\nsame load, BM25-only configuration"))
+        print("\nhybrid / BM25-only: " + ", ".join(
+            f"{h['clients']} clients: {h['rps'] / b['rps']:.2f}x req/s, {h['p50_ms'] / b['p50_ms']:.2f}x p50"
+            for h, b in zip(report["hybrid"], report["bm25"])
+            if not h.get("offered_rps")
+        ))
+    if args.json:
+        Path(args.json).write_text(bench.to_json(report))
+    return 0
+
+
 def _countries():
     from .corpus import COUNTRIES
 
@@ -168,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--misses", action="store_true", help="list each miss with what ranked first")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="load the real server, break a search down, or test FAISS at scale")
+    p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")
+    p.add_argument("--questions", type=Path, default=DEV_SET, help="queries to send (default: %(default)s)")
+    p.add_argument("--clients", default="1,8,32", help="concurrent clients per row (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=10, help="duration of each row (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes (default: %(default)s)")
+    p.add_argument("--rates", default="250,500", help="open-loop rows: requests/s offered by the most clients")
+    p.add_argument("--synthetic", metavar="N[,N]", help="instead: FAISS exact vs IVF on N synthetic vectors")
+    p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

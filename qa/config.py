@@ -40,8 +40,9 @@ class Settings(BaseSettings):
         None, description="Minimum score for answered=true; default: the value tuned on the dev set"
     )
     approximate_above: int = Field(
-        200_000, description="Use an approximate (HNSW) FAISS index above this many vectors"
+        100_000, description="Use an approximate (IVF) FAISS index above this many vectors"
     )
+    query_cache: int = Field(4096, description="Query vectors kept in an LRU cache (0: none)")
     support_article: str = Field(
         "faq-contact-support", description="Article id pointed to when no answer is found"
     )

@@ -7,6 +7,7 @@ Layout of the index folder (`embeddings/` by default):
         manifest.json       format version, model, dimension, corpus hash, counts, file hashes
         sections.json       articles and sections (the text that is returned)
         vectors.faiss       FAISS inner-product index over normalised chunk vectors
+                            (exact; IVF above `approximate_above` vectors)
         rows.npz            FAISS row -> section number, and whether the row speaks for
                             the whole article (title, tags) or for the section
         means.npz           per-language mean vectors (subtracted before indexing)
@@ -161,16 +162,24 @@ class Index:
         return out.astype(np.float32)
 
 
+IVF_NPROBE = 32  # lists scanned per query; recall vs speed measured in docs/performance.md
+
+
 def make_faiss(vectors: np.ndarray, approximate_above: int) -> faiss.Index:
-    """Exact inner product search up to `approximate_above` vectors, HNSW above it."""
+    """Exact inner-product search up to `approximate_above` vectors; above, an IVF
+    index with about sqrt(n) lists, of which `IVF_NPROBE` are scanned per query."""
     dim = vectors.shape[1]
-    if len(vectors) > approximate_above:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-    else:
+    if len(vectors) <= approximate_above:
         index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index
+    nlist = max(16, int(np.sqrt(len(vectors))))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    sample = vectors[rng.choice(len(vectors), min(len(vectors), nlist * 64), replace=False)]
+    index.train(sample)
     index.add(vectors)
+    index.nprobe = IVF_NPROBE
     return index
 
 
@@ -178,7 +187,7 @@ def build_index(
     corpus: Corpus,
     encoder: Encoder,
     cache: EmbeddingCache | None = None,
-    approximate_above: int = 200_000,
+    approximate_above: int = 100_000,
     progress=None,
 ) -> Index:
     """Embed every section of `corpus` (reusing cached vectors) and assemble an `Index`."""
@@ -244,7 +253,7 @@ def build_index(
         "sections": len(sections),
         "vectors": len(texts),
         "languages": counts,
-        "faiss": "hnsw" if len(texts) > approximate_above else "flat",
+        "faiss": "ivf" if len(texts) > approximate_above else "flat",
         "build_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.time() - started, 2),
         "embedded": len(missing),
@@ -375,6 +384,9 @@ def load_index(root: Path | str, model: str | None = None, verify: bool = True) 
         articles = [Article(**a) for a in data["articles"]]
         sections = [Section(**s) for s in data["sections"]]
         faiss_index = faiss.read_index(str(folder / "vectors.faiss"))
+        ivf = faiss.try_extract_index_ivf(faiss_index)
+        if ivf is not None:
+            ivf.nprobe = IVF_NPROBE
         with np.load(folder / "rows.npz") as r:
             rows, article_rows = r["rows"], r["article_rows"]
         with np.load(folder / "means.npz") as m:

@@ -54,7 +54,7 @@ def ingest(
     out_dir: Path | str,
     encoder: Encoder,
     strict: bool = False,
-    approximate_above: int = 200_000,
+    approximate_above: int = 100_000,
     show_progress: bool = False,
 ) -> IngestReport:
     """Parse `corpus_dir`, embed, and atomically replace the index in `out_dir`.

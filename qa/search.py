@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -86,10 +87,15 @@ class SearchResult:
 
 
 class Searcher:
-    def __init__(self, index: Index, encoder: Encoder | None, ranking: Ranking | None = None):
+    def __init__(
+        self, index: Index, encoder: Encoder | None, ranking: Ranking | None = None, query_cache: int = 0
+    ):
         self.index = index
         self.encoder = encoder
         self.ranking = ranking or Ranking()
+        # Popular questions repeat, and search-as-you-type re-sends the same prefixes:
+        # an LRU of query vectors skips the encoder (most of a search's CPU) for them.
+        self._query_vector = lru_cache(maxsize=query_cache)(self._encode_query) if query_cache else self._encode_query
         sections, articles = index.sections, index.articles
         self.categories = sorted({a.category for a in articles})
 
@@ -143,9 +149,14 @@ class Searcher:
         return self._country_masks[country]
 
     # -- scoring -----------------------------------------------------------------
+    def _encode_query(self, question: str) -> np.ndarray:
+        vector = self.encoder.encode_queries([question])
+        vector.flags.writeable = False  # shared by the cache
+        return vector
+
     def _dense_scores(self, question: str, lang: str | None, timings: dict) -> tuple[np.ndarray, np.ndarray]:
         t = time.perf_counter()
-        q = self.encoder.encode_queries([question])
+        q = self._query_vector(question)
         timings["encode_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         q = self.index.center(q, lang)

@@ -1,0 +1,42 @@
+"""Running the API under uvicorn, in one process or several workers."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+
+class _Config(uvicorn.Config):
+    def bind_socket(self) -> socket.socket:
+        # uvicorn binds the shared listener of `--workers N` with proto 0; accepted
+        # sockets inherit it, asyncio then skips TCP_NODELAY, and every keep-alive
+        # response waits ~40 ms for the client's delayed ACK (uvicorn issue #3149).
+        # Re-wrapping the descriptor as IPPROTO_TCP restores TCP_NODELAY.
+        sock = super().bind_socket()
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
+            fixed = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+            fixed.set_inheritable(True)
+            return fixed
+        return sock
+
+
+def serve(host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = True) -> None:
+    config = _Config(
+        "qa.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+    )
+    server = uvicorn.Server(config)
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        server.run()
+        if not server.started:
+            sys.exit(3)  # uvicorn's code for a failed start-up
