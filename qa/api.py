@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from .config import Settings, get_settings
-from .corpus import COUNTRIES, Section
+from .corpus import COUNTRIES, LANGUAGES, Section
 from .encoder import Encoder
 from .index import CURRENT, IndexError_, IndexNotFound, load_index
 from .search import Hit, Ranking, Searcher
@@ -74,6 +74,7 @@ class Result(BaseModel):
     article_id: str
     article_title: str
     section_title: str
+    position: int = Field(..., description="Section number in its article; the same in every translation")
     anchor: str
     url: str = Field(..., description="Deep link: the article URL with #anchor")
     lang: str
@@ -99,6 +100,12 @@ class AskResponse(BaseModel):
     results: list[Result]
     support: SupportPointer | None = Field(None, description="Where to turn when answered is false")
     took_ms: float
+
+
+class Meta(BaseModel):
+    languages: list[str]
+    countries: list[str]
+    categories: list[str]
 
 
 class SectionOut(BaseModel):
@@ -134,6 +141,7 @@ def to_result(hit: Hit) -> Result:
         article_id=a.id,
         article_title=a.title,
         section_title=s.title,
+        position=s.position,
         anchor=s.anchor,
         url=deep_link(a.url, s),
         lang=s.lang,
@@ -337,6 +345,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for s in sections
             ],
         )
+
+    @app.get("/v1/meta", response_model=Meta, tags=["articles"])
+    async def meta(searcher: Annotated[Searcher, Depends(get_searcher)]) -> Meta:
+        """What filters accept: languages, country codes, categories of the loaded index."""
+        return Meta(languages=list(LANGUAGES), countries=list(COUNTRIES), categories=searcher.categories)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:

@@ -40,6 +40,7 @@ from .encoder import Encoder
 from .lexical import LexicalIndex
 
 FORMAT_VERSION = 1
+MIN_ROWS_FOR_MEAN = 50
 CURRENT = "CURRENT"
 FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz")
 
@@ -229,7 +230,13 @@ def build_index(
 
     raw = np.stack([cached[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, encoder.dimension), np.float32)
     langs = np.array(row_langs)
-    means = {lang: raw[langs == lang].mean(axis=0) for lang in LANGUAGES if (langs == lang).any()}
+    # A mean over a handful of rows is mostly those rows' meaning, not the language's
+    # direction: below MIN_ROWS_FOR_MEAN a language is left uncentred.
+    means = {
+        lang: raw[langs == lang].mean(axis=0) if (langs == lang).sum() >= MIN_ROWS_FOR_MEAN else np.zeros(raw.shape[1], np.float32)
+        for lang in LANGUAGES
+        if (langs == lang).any()
+    }
     centered = np.zeros_like(raw)
     for lang, mean in means.items():
         sel = langs == lang

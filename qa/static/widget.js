@@ -1,0 +1,295 @@
+/* helpdesk-qa widget: one tag embeds it.
+ *   <script src="https://…/widget.js" data-api="https://…" data-lang="de" data-country="DE" async></script>
+ * Everything lives in a Shadow DOM, so page CSS and widget CSS cannot touch each other.
+ * Article text is rendered with textContent only: nothing in an article can run script.
+ * data-mode="library" skips the UI and only exposes window.HelpdeskQA (used by /agent).
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  var data = (script && script.dataset) || {};
+  var api = (data.api || (script ? new URL(script.src, location.href).origin : location.origin)).replace(/\/$/, "");
+
+  var TEXT = {
+    en: { help: "Help", title: "How can we help?", placeholder: "Describe your question…", close: "Close",
+      results: "Results", onlyIn: "Only available in", full: "Open the full article", none: "No matching answer found.",
+      support: "Contact support", include: "Please include your member ID.", error: "The help service is not reachable. Please try again.",
+      searching: "Searching…", countries: "Applies to", all: "all countries" },
+    de: { help: "Hilfe", title: "Wie können wir helfen?", placeholder: "Beschreiben Sie Ihre Frage…", close: "Schließen",
+      results: "Ergebnisse", onlyIn: "Nur verfügbar auf", full: "Ganzen Artikel öffnen", none: "Keine passende Antwort gefunden.",
+      support: "Support kontaktieren", include: "Bitte geben Sie Ihre Mitgliedsnummer an.", error: "Der Hilfe-Dienst ist nicht erreichbar. Bitte versuchen Sie es erneut.",
+      searching: "Suche…", countries: "Gilt für", all: "alle Länder" },
+    ru: { help: "Помощь", title: "Чем помочь?", placeholder: "Опишите ваш вопрос…", close: "Закрыть",
+      results: "Результаты", onlyIn: "Доступно только на языке:", full: "Открыть статью полностью", none: "Подходящий ответ не найден.",
+      support: "Написать в поддержку", include: "Укажите, пожалуйста, свой номер участника (ID).", error: "Сервис помощи недоступен. Попробуйте ещё раз.",
+      searching: "Ищем…", countries: "Действует для", all: "всех стран" }
+  };
+  var LANG_NAMES = {
+    en: { ru: "Russian", de: "German", en: "English" },
+    de: { ru: "Russisch", de: "Deutsch", en: "Englisch" },
+    ru: { ru: "русском", de: "немецком", en: "английском" }
+  };
+
+  function pickLang(value) {
+    var l = String(value || "").toLowerCase().slice(0, 2);
+    return TEXT[l] ? l : "en";
+  }
+
+  // -- safe rendering: DOM nodes and textContent only ------------------------------------
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "className") node.className = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) { if (c) node.appendChild(c); });
+    return node;
+  }
+
+  function safeUrl(url) {
+    try {
+      var u = new URL(url, location.href);
+      return u.protocol === "https:" || u.protocol === "http:" ? u.href : null;
+    } catch (e) { return null; }
+  }
+
+  // Inline Markdown: `code`, **bold**, [text](url). Anything else is literal text.
+  function inline(text, parent) {
+    var re = /(`[^`]+`)|(\*\*[^*]+\*\*)|(\[[^\]]+\]\([^)\s]+\))/g, last = 0, m;
+    while ((m = re.exec(text))) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var t = m[0];
+      if (m[1]) parent.appendChild(el("code", { text: t.slice(1, -1) }));
+      else if (m[2]) parent.appendChild(el("strong", { text: t.slice(2, -2) }));
+      else {
+        var label = t.slice(1, t.indexOf("](")), href = safeUrl(t.slice(t.indexOf("](") + 2, -1));
+        parent.appendChild(href ? el("a", { href: href, target: "_blank", rel: "noopener", text: label })
+                                : document.createTextNode(label));
+      }
+      last = m.index + t.length;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+    return parent;
+  }
+
+  // Block Markdown: paragraphs, ### headings, numbered and bulleted lists.
+  function renderMarkdown(md) {
+    var root = el("div", { className: "md" }), list = null, para = null;
+    String(md || "").split("\n").forEach(function (line) {
+      var ol = /^\s{0,3}(\d+)[.)]\s+(.*)$/.exec(line), ul = /^\s{0,3}[-*+]\s+(.*)$/.exec(line);
+      var h = /^#{3,6}\s+(.*)$/.exec(line), cont = /^\s{2,}\S/.test(line);
+      if (ol || ul) {
+        var tag = ol ? "ol" : "ul";
+        if (!list || list.tagName.toLowerCase() !== tag) { list = el(tag); root.appendChild(list); }
+        list.appendChild(inline(ol ? ol[2] : ul[1], el("li")));
+        para = null;
+      } else if (cont && list) {
+        inline(" " + line.trim(), list.lastChild);
+      } else if (h) {
+        root.appendChild(inline(h[1], el("h4"))); list = para = null;
+      } else if (!line.trim()) {
+        list = para = null;
+      } else if (para) {
+        inline(" " + line.trim(), para);
+      } else {
+        para = inline(line.trim(), el("p")); root.appendChild(para); list = null;
+      }
+    });
+    return root;
+  }
+
+  function plain(md) {
+    return String(md || "").replace(/`([^`]*)`/g, "$1").replace(/\*\*([^*]*)\*\*/g, "$1")
+      .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1").replace(/^\s*(\d+[.)]|[-*+]|#+)\s+/gm, "").replace(/\s+/g, " ").trim();
+  }
+
+  function ask(params, signal) {
+    var qs = Object.keys(params).filter(function (k) { return params[k]; })
+      .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
+    return fetch(api + "/v1/ask?" + qs, { signal: signal }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body && body.detail ? body.detail : "HTTP " + r.status);
+        return body;
+      });
+    });
+  }
+
+  window.HelpdeskQA = { renderMarkdown: renderMarkdown, plain: plain, ask: ask, safeUrl: safeUrl, api: api };
+  if (data.mode === "library") return;
+
+  // -- the widget ------------------------------------------------------------------------
+  var lang = pickLang(data.lang || document.documentElement.lang || navigator.language);
+  var country = (data.country || "").toUpperCase();
+  var T = TEXT[lang];
+
+  var CSS = [
+    ":host{all:initial}",
+    "*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}",
+    ".launcher{position:fixed;right:16px;bottom:16px;z-index:2147483000;background:#0b5cad;color:#fff;border:0;border-radius:24px;padding:12px 20px;font-size:15px;font-weight:600;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25)}",
+    ".launcher:focus-visible,button:focus-visible,a:focus-visible,input:focus-visible{outline:3px solid #f5a623;outline-offset:2px}",
+    ".panel{position:fixed;right:16px;bottom:72px;z-index:2147483001;width:min(440px,calc(100vw - 16px));max-height:min(640px,calc(100vh - 96px));display:flex;flex-direction:column;background:#fff;color:#1d2430;border-radius:12px;box-shadow:0 12px 40px rgba(0,0,0,.3);font-size:14px;line-height:1.45}",
+    ".panel[hidden]{display:none}",
+    "@media (max-width:480px){.panel{right:8px;left:8px;bottom:64px;width:auto;max-height:calc(100vh - 80px)}}",
+    "header{display:flex;align-items:center;justify-content:space-between;padding:12px 14px;border-bottom:1px solid #e3e7ee}",
+    "h2{margin:0;font-size:16px}",
+    ".close{background:none;border:0;font-size:22px;line-height:1;cursor:pointer;color:#556;padding:4px 8px}",
+    "input{width:calc(100% - 28px);margin:12px 14px 6px;padding:10px 12px;font-size:15px;border:1px solid #b8c2d0;border-radius:8px}",
+    ".status{padding:0 14px;min-height:18px;color:#5a6472;font-size:12px}",
+    "ul.results{list-style:none;margin:0;padding:4px 8px 10px;overflow-y:auto}",
+    "li.result{border-radius:8px;padding:10px;margin:4px 0;cursor:pointer;border:1px solid transparent}",
+    "li.result[aria-selected=true]{border-color:#0b5cad;background:#f1f6fc}",
+    ".crumb{font-weight:600;color:#0b3d75}",
+    ".snippet{color:#3e4856;margin-top:4px}",
+    ".badges{margin-top:6px;display:flex;flex-wrap:wrap;gap:4px}",
+    ".badge{font-size:11px;padding:1px 6px;border-radius:10px;background:#e8edf4;color:#334}",
+    ".note{font-size:12px;color:#8a4b00;margin-top:4px}",
+    ".detail{margin-top:8px;border-top:1px solid #e3e7ee;padding-top:8px;cursor:auto}",
+    ".md ol,.md ul{padding-left:22px;margin:6px 0}.md p{margin:6px 0}.md h4{margin:8px 0 4px;font-size:14px}",
+    "code{background:#eef1f5;padding:0 3px;border-radius:3px;font-family:ui-monospace,monospace;font-size:13px}",
+    "a{color:#0b5cad}",
+    ".empty{padding:12px 14px}"
+  ].join("");
+
+  var host = el("div", { id: "helpdesk-qa-widget" });
+  var shadow = host.attachShadow({ mode: "open" });
+  shadow.appendChild(el("style", { text: CSS }));
+
+  var launcher = el("button", { className: "launcher", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false", text: T.help });
+  var input = el("input", { type: "search", placeholder: T.placeholder, "aria-label": T.title, role: "combobox",
+    "aria-autocomplete": "list", "aria-controls": "hqa-results", "aria-expanded": "false", autocomplete: "off" });
+  var status = el("div", { className: "status", role: "status", "aria-live": "polite" });
+  var list = el("ul", { className: "results", id: "hqa-results", role: "listbox", "aria-label": T.results });
+  var closeBtn = el("button", { className: "close", type: "button", "aria-label": T.close, text: "×" });
+  var panel = el("div", { className: "panel", role: "dialog", "aria-modal": "true", "aria-labelledby": "hqa-title", hidden: "" }, [
+    el("header", {}, [el("h2", { id: "hqa-title", text: T.title }), closeBtn]), input, status, list
+  ]);
+  shadow.appendChild(launcher);
+  shadow.appendChild(panel);
+
+  var results = [], active = -1, latest = 0, timer = null, controller = null, lastFocus = null;
+
+  function open() {
+    if (!panel.hidden) return;
+    lastFocus = document.activeElement;
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    input.focus();
+  }
+  function close() {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    (lastFocus && lastFocus.focus ? lastFocus : launcher).focus();
+  }
+
+  function setActive(i) {
+    var items = list.querySelectorAll("li.result");
+    if (!items.length) return;
+    active = Math.max(0, Math.min(items.length - 1, i));
+    items.forEach(function (li, n) { li.setAttribute("aria-selected", n === active ? "true" : "false"); });
+    input.setAttribute("aria-activedescendant", items[active].id);
+    items[active].scrollIntoView({ block: "nearest" });
+  }
+
+  function toggle(i) {
+    var li = list.querySelectorAll("li.result")[i], r = results[i];
+    if (!li || !r) return;
+    var existing = li.querySelector(".detail");
+    if (existing) { existing.remove(); li.setAttribute("aria-expanded", "false"); return; }
+    var href = safeUrl(r.url);
+    var detail = el("div", { className: "detail" }, [
+      renderMarkdown(r.text),
+      href ? el("a", { href: href, target: "_blank", rel: "noopener", className: "full", text: T.full + " →" }) : null
+    ]);
+    detail.addEventListener("click", function (e) { e.stopPropagation(); });
+    li.appendChild(detail);
+    li.setAttribute("aria-expanded", "true");
+  }
+
+  function badges(r) {
+    var codes = r.countries.indexOf("ALL") >= 0 ? [T.all] : r.countries;
+    return el("div", { className: "badges", "aria-label": T.countries }, codes.map(function (c) {
+      return el("span", { className: "badge", text: c });
+    }));
+  }
+
+  function show(body) {
+    list.textContent = "";
+    results = body.results || [];
+    active = -1;
+    input.removeAttribute("aria-activedescendant");
+    if (!body.answered) {
+      status.textContent = "";
+      var s = body.support || {}, href = safeUrl(s.url || "");
+      var box = el("li", { className: "empty", role: "option", "aria-selected": "false", id: "hqa-none" }, [
+        el("p", { text: T.none + " " + T.include }),
+        href ? el("a", { href: href, target: "_blank", rel: "noopener", className: "support", text: T.support + " →" }) : null
+      ]);
+      list.appendChild(box);
+      input.setAttribute("aria-expanded", "true");
+      results = [];
+      return;
+    }
+    status.textContent = "";
+    results.forEach(function (r, i) {
+      var li = el("li", { className: "result", role: "option", id: "hqa-r" + i, "aria-selected": "false", "aria-expanded": "false" }, [
+        el("div", { className: "crumb", text: r.article_title + (r.section_title !== r.article_title ? " › " + r.section_title : "") }),
+        el("div", { className: "snippet", text: plain(r.text).slice(0, 160) + (plain(r.text).length > 160 ? "…" : "") }),
+        r.lang !== lang ? el("div", { className: "note", text: T.onlyIn + " " + (LANG_NAMES[lang][r.lang] || r.lang) }) : null,
+        badges(r)
+      ]);
+      li.addEventListener("click", function () { setActive(i); toggle(i); input.focus(); });
+      list.appendChild(li);
+    });
+    input.setAttribute("aria-expanded", results.length ? "true" : "false");
+  }
+
+  function search() {
+    var q = input.value.trim();
+    var mine = ++latest;
+    if (controller) controller.abort();
+    if (!q) { list.textContent = ""; status.textContent = ""; results = []; return; }
+    controller = window.AbortController ? new AbortController() : null;
+    status.textContent = T.searching;
+    ask({ q: q.slice(0, 500), lang: lang, country: country, limit: "5" }, controller && controller.signal)
+      .then(function (body) { if (mine === latest) show(body); })
+      .catch(function (e) {
+        if (mine !== latest || (e && e.name === "AbortError")) return;
+        list.textContent = "";
+        status.textContent = T.error;
+      });
+  }
+
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(search, 200);
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "ArrowDown") { e.preventDefault(); setActive(active + 1); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); setActive(active - 1); }
+    else if (e.key === "Enter" && active >= 0) { e.preventDefault(); toggle(active); }
+  });
+  panel.addEventListener("keydown", function (e) {
+    if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); close(); return; }
+    if (e.key !== "Tab") return;
+    // Keep focus inside the dialog while it is open.
+    var f = Array.prototype.filter.call(panel.querySelectorAll("button,a[href],input"), function (n) { return n.offsetParent !== null; });
+    if (!f.length) return;
+    var first = f[0], last = f[f.length - 1], cur = shadow.activeElement;
+    if (e.shiftKey && cur === first) { e.preventDefault(); last.focus(); }
+    else if (!e.shiftKey && cur === last) { e.preventDefault(); first.focus(); }
+  });
+  launcher.addEventListener("click", function () { panel.hidden ? open() : close(); });
+  closeBtn.addEventListener("click", close);
+  document.addEventListener("keydown", function (e) {
+    var t = e.target, typing = t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+    if (e.key === "Escape" && !panel.hidden) { e.preventDefault(); close(); }
+    else if ((e.key === "k" || e.key === "K") && (e.ctrlKey || e.metaKey)) { e.preventDefault(); open(); }
+    else if (e.key === "/" && !typing && panel.hidden) { e.preventDefault(); open(); }
+  });
+
+  function mount() { document.body.appendChild(host); }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+})();
