@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, field_validator
 from .config import Settings, get_settings
 from .corpus import COUNTRIES, LANGUAGES, Section
 from .encoder import Encoder
-from .index import CURRENT, IndexError_, IndexNotFound, load_index
+from .index import CURRENT, IndexError_, load_index
 from .search import Hit, Ranking, Searcher
 
 log = logging.getLogger("qa.api")
