@@ -62,6 +62,9 @@ def _check_country(v: str | None) -> str | None:
 class AskRequest(BaseModel):
     question: str = Field(..., description="The member's question, 1-500 characters")
     lang: Lang | None = Field(None, description="Language of the question; detected when omitted")
+    fallback_lang: Lang | None = Field(
+        None, description="Language to answer in when the question's language cannot be detected (e.g. the page's)"
+    )
     country: str | None = Field(None, description="Member's country (ISO code): only sections for it")
     category: str | None = Field(None, description="Only articles of this category")
     limit: int = Field(5, ge=1, le=20, description="How many sections to return")
@@ -271,10 +274,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(
                 422, detail=f"category: unknown category '{req.category}' (known: {', '.join(searcher.categories)})"
             )
-        result = searcher.search(req.question, lang=req.lang, country=req.country, category=req.category, limit=req.limit)
+        result = searcher.search(
+            req.question,
+            lang=req.lang,
+            country=req.country,
+            category=req.category,
+            limit=req.limit,
+            fallback_lang=req.fallback_lang,
+        )
         support = None
         if not result.answered:
-            lang = result.query_lang if result.query_lang in SUPPORT_MESSAGE else "en"
+            lang = result.query_lang if result.query_lang in SUPPORT_MESSAGE else (req.fallback_lang or "en")
             support = SupportPointer(message=SUPPORT_MESSAGE[lang])
             found = searcher.article(settings.support_article, lang)
             if found:
@@ -303,10 +313,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         country: str | None = None,
         category: str | None = None,
         limit: Annotated[int, Query(ge=1, le=20)] = 5,
+        fallback_lang: Lang | None = None,
     ) -> Response:
         """Same as POST, for links and quick tests: `/v1/ask?q=Passwort%20vergessen`."""
         try:
-            req = AskRequest(question=q, lang=lang, country=country, category=category, limit=limit)
+            req = AskRequest(
+                question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang
+            )
         except ValueError as e:
             raise RequestValidationError(
                 [dict(err, loc=("query", {"question": "q"}.get(err["loc"][0], err["loc"][0]))) for err in e.errors()]

@@ -112,7 +112,8 @@ def breakdown(outcomes: list[Outcome]) -> dict[str, dict]:
         groups["all"].append(o)
         groups[f"lang={o.question.lang}"].append(o)
         groups[f"type={o.question.type}"].append(o)
-    return {name: metrics(group) for name, group in sorted(groups.items(), key=lambda kv: kv[0] != "all")}
+    order = lambda kv: (kv[0] != "all", not kv[0].startswith("lang="), kv[0])  # noqa: E731
+    return {name: metrics(group) for name, group in sorted(groups.items(), key=order)}
 
 
 SYSTEMS = ("hybrid", "dense", "bm25")  # the product's ranking and the two single-signal baselines
@@ -121,7 +122,8 @@ SYSTEMS = ("hybrid", "dense", "bm25")  # the product's ranking and the two singl
 def format_table(results: dict[str, dict[str, dict]]) -> str:
     """results: system -> group -> metrics. One row per group and system."""
     cols = ["R@1", "R@3", "R@5", "MRR@10"]
-    header = f"{'slice':<18}{'system':<16}{'n':>4}  " + "".join(f"{c:>8}" for c in cols) + f"{'NA-P':>8}{'NA-R':>8}"
+    width = max(16, *(len(name) + 2 for name in results))
+    header = f"{'slice':<18}{'system':<{width}}{'n':>4}  " + "".join(f"{c:>8}" for c in cols) + f"{'NA-P':>8}{'NA-R':>8}"
     lines = [header, "-" * len(header)]
     groups = next(iter(results.values())).keys()
     for g in groups:
@@ -133,7 +135,7 @@ def format_table(results: dict[str, dict[str, dict]]) -> str:
                 if m.get("noanswer_n")
                 else f"{'-':>8}{'-':>8}"
             )
-            lines.append(f"{g:<18}{name:<16}{m['n']:>4}  {cells}{na}")
+            lines.append(f"{g:<18}{name:<{width}}{m['n']:>4}  {cells}{na}")
     return "\n".join(lines)
 
 

@@ -203,7 +203,11 @@ class Searcher:
         category: str | None = None,
         limit: int = 5,
         per_article: int | None = None,
+        fallback_lang: str | None = None,
     ) -> SearchResult:
+        """`lang` is the question's language (detected when None); `fallback_lang` is
+        the language to answer in when it cannot be detected ("IBAN", "PV"), e.g.
+        the language of the page the member is on."""
         timings: dict[str, float] = {}
         query_lang = lang or detect_language(question)
         scoring_lang = None if query_lang == UNKNOWN else query_lang
@@ -221,7 +225,7 @@ class Searcher:
         np.maximum.at(article_score, self.group_article, group_score)
         np.maximum.at(article_score, self.file_article, file_scores)
 
-        shown = self.display[scoring_lang]
+        shown = self.display[scoring_lang or fallback_lang]
         final = (1 - r.article_weight) * group_score + r.article_weight * article_score[self.group_article]
         final += r.steps_bonus * self.section_has_steps[shown]
         eligible = group_score > 0

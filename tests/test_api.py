@@ -93,6 +93,14 @@ def test_explicit_lang_wins(api):
     assert body["results"][0]["lang"] == "de"
 
 
+def test_fallback_lang_only_applies_when_detection_fails(api):
+    unknown = api.get("/v1/ask", params={"q": "IBAN", "fallback_lang": "de"}).json()
+    assert unknown["query_lang"] == "unknown"
+    assert unknown["results"] and all(r["lang"] == "de" for r in unknown["results"])
+    russian = api.get("/v1/ask", params={"q": "как сменить центр", "fallback_lang": "de"}).json()
+    assert russian["query_lang"] == "ru" and russian["results"][0]["lang"] == "ru"
+
+
 def test_category_filter(api):
     body = api.get("/v1/ask", params={"q": "Passwort", "category": "orders"}).json()
     assert body["results"] and all(r["category"] == "orders" for r in body["results"])

@@ -237,7 +237,8 @@
       var li = el("li", { className: "result", role: "option", id: "hqa-r" + i, "aria-selected": "false", "aria-expanded": "false" }, [
         el("div", { className: "crumb", text: r.article_title + (r.section_title !== r.article_title ? " › " + r.section_title : "") }),
         el("div", { className: "snippet", text: plain(r.text).slice(0, 160) + (plain(r.text).length > 160 ? "…" : "") }),
-        r.lang !== lang ? el("div", { className: "note", text: T.onlyIn + " " + (LANG_NAMES[lang][r.lang] || r.lang) }) : null,
+        r.available_languages.indexOf(lang) < 0
+          ? el("div", { className: "note", text: T.onlyIn + " " + (LANG_NAMES[lang][r.lang] || r.lang) }) : null,
         badges(r)
       ]);
       li.addEventListener("click", function () { setActive(i); toggle(i); input.focus(); });
@@ -253,7 +254,9 @@
     if (!q) { list.textContent = ""; status.textContent = ""; results = []; return; }
     controller = window.AbortController ? new AbortController() : null;
     status.textContent = T.searching;
-    ask({ q: q.slice(0, 500), lang: lang, country: country, limit: "5" }, controller && controller.signal)
+    // The question's language is detected (a member on the German page may ask in Russian);
+    // the page's language only decides when it cannot be ("IBAN", "PV").
+    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, limit: "5" }, controller && controller.signal)
       .then(function (body) { if (mine === latest) show(body); })
       .catch(function (e) {
         if (mine !== latest || (e && e.name === "AbortError")) return;
