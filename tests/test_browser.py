@@ -84,10 +84,17 @@ def test_widget_search_keyboard_and_close(page, server):
     color = launcher.evaluate("el => getComputedStyle(el).backgroundColor")
     assert color == "rgb(11, 92, 173)"
 
+    # Tab keeps focus inside the open dialog.
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "helpdesk-qa-widget"
     page.keyboard.press("Escape")
     assert panel.is_hidden()
+    assert launcher.evaluate("el => el.getRootNode().activeElement === el")  # opened from the page body
     page.keyboard.press("Control+k")
     assert panel.is_visible()
+    assert launcher.get_attribute("aria-expanded") == "true"
+    assert panel.get_attribute("role") == "dialog" and panel.get_attribute("aria-modal") == "true"
 
 
 def test_widget_stale_responses_never_overwrite_newer_ones(page, server):

@@ -181,7 +181,8 @@
     if (panel.hidden) return;
     panel.hidden = true;
     launcher.setAttribute("aria-expanded", "false");
-    (lastFocus && lastFocus.focus ? lastFocus : launcher).focus();
+    // Back to where the member was; if that was nowhere in particular, to the Help button.
+    (lastFocus && lastFocus !== document.body && lastFocus.focus ? lastFocus : launcher).focus();
   }
 
   function setActive(i) {
