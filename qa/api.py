@@ -60,12 +60,19 @@ def _check_country(v: str | None) -> str | None:
 
 
 class AskRequest(BaseModel):
-    question: str = Field(..., description="The member's question, 1-500 characters")
+    question: str = Field(
+        ...,
+        description="The member's question, 1-500 characters",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION},
+    )
     lang: Lang | None = Field(None, description="Language of the question; detected when omitted")
     fallback_lang: Lang | None = Field(
         None, description="Language to answer in when the question's language cannot be detected (e.g. the page's)"
     )
-    country: str | None = Field(None, description="Member's country (ISO code): only sections for it")
+    country: str | None = Field(
+        None,
+        description=f"Member's country ({', '.join(COUNTRIES)}): only sections that apply there",
+    )
     category: str | None = Field(None, description="Only articles of this category")
     limit: int = Field(5, ge=1, le=20, description="How many sections to return")
 
