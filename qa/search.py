@@ -4,15 +4,16 @@ Ranking, in order:
 1. Dense: the query vector (centred with its language's mean, see `Index.center`)
    against every chunk; a section scores its best chunk.
 2. Lexical: BM25 over stemmed titles, tags and text, squashed into [0, 1) by
-   `bm25 / (bm25 + LEXICAL_HALF)` so a strong keyword match adds at most
-   `LEXICAL_WEIGHT` to the cosine and a weak one adds little. Unlike reciprocal
+   `bm25 / (bm25 + lexical_half)` so a strong keyword match adds at most
+   `lexical_weight` to the cosine and a weak one adds little. Unlike reciprocal
    rank fusion this keeps the dense score's scale, so lexical evidence can only
    re-order close calls instead of dragging good dense matches down.
 3. Translations: versions of the same section (same article id and position) are
    one result; it scores its best version and is shown in the user's language
    when that version exists.
-4. Article context: each section gets a share of its article's best section score,
-   so a section of the clearly right article beats a lone lucky section elsewhere.
+4. Article context: each section gets a share of its article's score (its best
+   section, or its title/tags rows), so a section of the clearly right article
+   beats a lone lucky section elsewhere. Numbered steps add a small bonus.
 5. Country: ineligible sections are dropped. A section scoped to the user's country
    that scores within `country_margin` of its article's best general section is
    placed just above it: for a member in Kazakhstan "how do I pay" should open on
@@ -46,7 +47,6 @@ class Ranking:
     article_weight: float = 0.3
     country_margin: float = 0.15
     steps_bonus: float = 0.03  # the product answers with step-by-step sections
-    own_language_bonus: float = 0.0
     dense: bool = True
     lexical: bool = True
     threshold: float = 0.31
@@ -102,17 +102,18 @@ class Searcher:
         # A "group" is one section in all its translations (same article id and position);
         # ranking happens per group, display per language version.
         group_ids: dict[tuple[str, int], int] = {}
-        self.versions: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+        versions: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)  # group -> lang -> section
         self.section_group = np.empty(len(sections), dtype=np.int64)
         for s_no, sec in enumerate(sections):
             key = (sec.article_id, sec.position)
             self.section_group[s_no] = group_ids.setdefault(key, len(group_ids))
-            self.versions[key][sec.lang] = s_no
+            versions[key][sec.lang] = s_no
         self.groups = list(group_ids)
 
         article_ids = sorted({a.id for a in articles})
         self.article_no = {a: i for i, a in enumerate(article_ids)}  # article id -> number
         self.group_article = np.array([self.article_no[a] for a, _ in self.groups], dtype=np.int64)
+        self.max_groups_per_article = int(np.bincount(self.group_article).max()) if self.groups else 1
         self.file_article = np.array([self.article_no[a.id] for a in articles], dtype=np.int64)
 
         # Which version each group shows, per user language (None: portal order ru, de, en).
@@ -120,7 +121,7 @@ class Searcher:
         for lang in (None, *LANGUAGES):
             order = ([lang] if lang else []) + list(LANGUAGES)
             self.display[lang] = np.array(
-                [next(v[lg] for lg in order if lg in v) for v in (self.versions[k] for k in self.groups)],
+                [next(v[lg] for lg in order if lg in v) for v in (versions[k] for k in self.groups)],
                 dtype=np.int64,
             )
         self.section_has_steps = np.array([bool(sec.steps) for sec in sections])
@@ -215,9 +216,6 @@ class Searcher:
 
         t = time.perf_counter()
         r = self.ranking
-        if r.own_language_bonus and scoring_lang:
-            langs = np.array([sec.lang == scoring_lang for sec in self.index.sections])
-            section_scores = section_scores + r.own_language_bonus * langs
         # A group scores its best version; an article its best group or article-level row.
         group_score = np.zeros(len(self.groups), dtype=np.float32)
         np.maximum.at(group_score, self.section_group, section_scores)
@@ -239,7 +237,8 @@ class Searcher:
         final = np.where(eligible, final, -np.inf)
 
         per_article = r.per_article if per_article is None else per_article
-        n_candidates = min(int(eligible.sum()), max(limit * per_article * 4, 50))
+        # Enough candidates to fill `limit` even if every article's groups rank together.
+        n_candidates = min(int(eligible.sum()), limit * self.max_groups_per_article)
         top = np.argpartition(-final, n_candidates - 1)[:n_candidates] if n_candidates else np.array([], int)
         top = sorted(top, key=lambda g: (-final[g], -before[g]))
         hits: list[Hit] = []
@@ -282,7 +281,3 @@ class Searcher:
         a_no = self.article_by_id[(article_id, chosen)]
         sections = [self.index.sections[n] for n in self.article_sections[a_no]]
         return self.index.articles[a_no], sections
-
-    def translations(self, section: Section) -> dict[str, Section]:
-        """Every language version of `section`."""
-        return {lg: self.index.sections[n] for lg, n in self.versions[(section.article_id, section.position)].items()}
