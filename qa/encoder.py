@@ -103,7 +103,8 @@ class EnsembleModule(_BundledModule):
         super().__init__()
         total = sum(w for _, w in parts)
         self.parts = torch.nn.ModuleList([m for m, _ in parts])
-        self.scales = [float(np.sqrt(w / total)) for _, w in parts]
+        self.weights = [w / total for _, w in parts]
+        self.scales = [float(np.sqrt(w)) for w in self.weights]
         self.dimension = sum(m.dimension for m, _ in parts)
         self.useful_words = min(m.useful_words for m, _ in parts)
 
@@ -155,6 +156,14 @@ class Encoder:
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.dimension = self.model.get_embedding_dimension()
+        # [dimension, weight] of each model inside the vector: the index re-normalises
+        # each block after centring, so every model keeps its weight.
+        first = self.model[0]
+        self.blocks = (
+            [[m.dimension, w] for m, w in zip(first.parts, first.weights)]
+            if isinstance(first, EnsembleModule)
+            else [[self.dimension, 1.0]]
+        )
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
         if not texts:

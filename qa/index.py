@@ -158,9 +158,21 @@ class Index:
         mean = self.means.get(lang) if lang else None
         if mean is None:
             mean = np.mean(list(self.means.values()), axis=0) if self.means else 0.0
-        out = vectors - mean
-        out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
-        return out.astype(np.float32)
+        return normalize_blocks(vectors - mean, self.manifest.get("blocks"))
+
+
+def normalize_blocks(vectors: np.ndarray, blocks: list[list[float]] | None) -> np.ndarray:
+    """L2-normalise each model's block of the vector and scale it by the square root
+    of its weight: the inner product is then the weighted sum of per-model cosines
+    (one block, weight 1, for a single model)."""
+    out = np.array(vectors, dtype=np.float32)
+    start = 0
+    for dim, weight in blocks or [[out.shape[1], 1.0]]:
+        part = out[:, start : start + int(dim)]
+        part /= np.linalg.norm(part, axis=1, keepdims=True) + 1e-12
+        part *= np.sqrt(weight)
+        start += int(dim)
+    return out
 
 
 IVF_NPROBE = 32  # lists scanned per query; recall vs speed measured in docs/performance.md
@@ -240,8 +252,7 @@ def build_index(
     centered = np.zeros_like(raw)
     for lang, mean in means.items():
         sel = langs == lang
-        v = raw[sel] - mean
-        centered[sel] = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)
+        centered[sel] = normalize_blocks(raw[sel] - mean, encoder.blocks)
 
     lexical = LexicalIndex.build([(lexical_text(articles[a], s), s.lang) for s, a in zip(sections, section_article)])
     counts = {
@@ -255,6 +266,7 @@ def build_index(
         "format_version": FORMAT_VERSION,
         "model": encoder.identity,
         "dimension": encoder.dimension,
+        "blocks": encoder.blocks,
         "corpus_hash": corpus_hash(corpus),
         "articles": len(articles),
         "sections": len(sections),
