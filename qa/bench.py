@@ -27,6 +27,18 @@ from .config import ROOT
 
 
 # -- load generation (runs in a child process) ---------------------------------------
+async def _get(reader, writer, host: str, path: str) -> int:
+    """One keep-alive GET; returns the status once the whole body has arrived."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1])
+
+
 async def _client(host: str, port: int, paths: list[str], offset: int, stop_at: float, latencies: list, errors: list):
     reader, writer = await asyncio.open_connection(host, port)
     i = offset
@@ -35,14 +47,7 @@ async def _client(host: str, port: int, paths: list[str], offset: int, stop_at: 
             path = paths[i % len(paths)]
             i += 1
             started = time.perf_counter()
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+            status = await _get(reader, writer, host, path)
             latencies.append(time.perf_counter() - started)
             if status != 200:
                 errors.append(status)
@@ -67,16 +72,10 @@ async def _paced_client(host, port, paths, offset, start, interval, stop_at, lat
                 await asyncio.sleep(delay)
             path = paths[(offset + n) % len(paths)]
             n += 1
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+            status = await _get(reader, writer, host, path)
             latencies.append(time.perf_counter() - due)
-            if int(head.split(b" ", 2)[1]) != 200:
-                errors.append(head[:20])
+            if status != 200:
+                errors.append(status)
     except (OSError, asyncio.IncompleteReadError) as e:
         errors.append(type(e).__name__)
     finally:

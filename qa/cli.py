@@ -18,6 +18,18 @@ def _encoder(model: str):
     return Encoder(model, query_prompt=s.query_prompt, passage_prompt=s.passage_prompt)
 
 
+def _load(index_dir: Path):
+    """(encoder, index) for the configured model, or None after printing why not."""
+    from .index import IndexError_, load_index
+
+    encoder = _encoder(get_settings().model)
+    try:
+        return encoder, load_index(index_dir, model=encoder.identity)
+    except IndexError_ as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
 def cmd_ingest(args) -> int:
     from .corpus import CorpusError
     from .ingest import NothingToBuild, ingest
@@ -55,16 +67,12 @@ def cmd_serve(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from .index import IndexError_, load_index
     from .search import Searcher
 
-    s = get_settings()
-    encoder = _encoder(s.model)
-    try:
-        index = load_index(args.index, model=encoder.identity)
-    except IndexError_ as e:
-        print(f"error: {e}", file=sys.stderr)
+    loaded = _load(args.index)
+    if loaded is None:
         return 1
+    encoder, index = loaded
     searcher = Searcher(index, encoder)
     country = args.country.upper() if args.country else None
     result = searcher.search(args.question, lang=args.lang, country=country, category=args.category, limit=args.limit)
@@ -118,17 +126,13 @@ def cmd_eval(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
     from .evaluate import load_questions
-    from .index import IndexError_, load_index
     from .search import Searcher
 
-    s = get_settings()
     questions = [q.q for q in load_questions(args.questions)]
-    encoder = _encoder(s.model)
-    try:
-        index = load_index(args.index, model=encoder.identity)
-    except IndexError_ as e:
-        print(f"error: {e}", file=sys.stderr)
+    loaded = _load(args.index)
+    if loaded is None:
         return 1
+    encoder, index = loaded
     report: dict = {}
     if args.synthetic:
         base = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
