@@ -39,40 +39,24 @@ async def _get(reader, writer, host: str, path: str) -> int:
     return int(head.split(b" ", 2)[1])
 
 
-async def _client(host: str, port: int, paths: list[str], offset: int, stop_at: float, latencies: list, errors: list):
-    reader, writer = await asyncio.open_connection(host, port)
-    i = offset
-    try:
-        while time.perf_counter() < stop_at:
-            path = paths[i % len(paths)]
-            i += 1
-            started = time.perf_counter()
-            status = await _get(reader, writer, host, path)
-            latencies.append(time.perf_counter() - started)
-            if status != 200:
-                errors.append(status)
-    except (OSError, asyncio.IncompleteReadError) as e:
-        errors.append(type(e).__name__)
-    finally:
-        writer.close()
-
-
-async def _paced_client(host, port, paths, offset, start, interval, stop_at, latencies, errors):
-    """Open loop: request n is due at start + n * interval whether or not earlier ones
-    were slow, and its latency counts from when it was due (no coordinated omission)."""
+async def _client(host: str, port: int, paths: list[str], offset: int, stop_at: float, latencies: list,
+                  errors: list, start: float | None = None, interval: float | None = None):
+    """Closed loop without `interval`: the next request goes when the last answer is
+    in. Open loop with it: request n is due at start + n * interval whether or not
+    earlier ones were slow, and its latency counts from when it was due (no
+    coordinated omission)."""
     reader, writer = await asyncio.open_connection(host, port)
     n = 0
     try:
         while True:
-            due = start + n * interval
+            due = time.perf_counter() if interval is None else start + n * interval
             if due >= stop_at:
                 break
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            path = paths[(offset + n) % len(paths)]
+            status = await _get(reader, writer, host, paths[(offset + n) % len(paths)])
             n += 1
-            status = await _get(reader, writer, host, path)
             latencies.append(time.perf_counter() - due)
             if status != 200:
                 errors.append(status)
@@ -90,20 +74,15 @@ def _load(host: str, port: int, paths: list[str], concurrency: int, seconds: flo
 
     async def main():
         stop_at = time.perf_counter() + seconds
-        if rate:
-            interval = concurrency / rate
-            start = time.perf_counter() + 0.05
-            await asyncio.gather(
-                *(
-                    _paced_client(host, port, paths, n * 7, start + n * interval / concurrency, interval,
-                                  stop_at, latencies, errors)
-                    for n in range(concurrency)
-                )
+        interval = concurrency / rate if rate else None
+        start = time.perf_counter() + 0.05
+        await asyncio.gather(
+            *(
+                _client(host, port, paths, n * 7, stop_at, latencies, errors,
+                        start + n * interval / concurrency if interval else None, interval)
+                for n in range(concurrency)
             )
-        else:
-            await asyncio.gather(
-                *(_client(host, port, paths, n * 7, stop_at, latencies, errors) for n in range(concurrency))
-            )
+        )
 
     started = time.perf_counter()
     asyncio.run(main())
