@@ -1,0 +1,137 @@
+"""Search router: /v1/ask (GET and POST), /v1/articles/{id}, /v1/meta."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+from ..corpus import COUNTRIES, LANGUAGES
+from ..search import Searcher
+from .models import (
+    SUPPORT_MESSAGE,
+    ArticleOut,
+    AskRequest,
+    AskResponse,
+    Lang,
+    Meta,
+    SectionOut,
+    SupportPointer,
+    deep_link,
+    to_result,
+)
+from .service import Service, get_searcher, get_service
+
+router = APIRouter()
+
+
+def answer(service: Service, searcher: Searcher, req: AskRequest) -> Response:
+    """Search and serialise once. The endpoints are `async def` and return the JSON
+    themselves: a search is ~3 ms of CPU under the GIL, so a threadpool hop and a
+    second validation of the response model would only add overhead."""
+    started = time.perf_counter()
+    if req.category and req.category not in searcher.categories:
+        raise HTTPException(
+            422, detail=f"category: unknown category '{req.category}' (known: {', '.join(searcher.categories)})"
+        )
+    result = searcher.search(
+        req.question,
+        lang=req.lang,
+        country=req.country,
+        category=req.category,
+        limit=req.limit,
+        fallback_lang=req.fallback_lang,
+    )
+    support = None
+    if not result.answered:
+        lang = result.query_lang if result.query_lang in SUPPORT_MESSAGE else (req.fallback_lang or "en")
+        support = SupportPointer(message=SUPPORT_MESSAGE[lang])
+        found = searcher.article(service.settings.support_article, lang)
+        if found:
+            article = found[0]
+            support.article_id, support.title, support.url = article.id, article.title, article.url
+    body = AskResponse(
+        query=result.query,
+        query_lang=result.query_lang,
+        answered=result.answered,
+        results=[to_result(h) for h in result.hits],
+        support=support,
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+@router.post("/v1/ask", response_model=AskResponse, tags=["search"])
+async def ask_post(
+    req: AskRequest,
+    service: Annotated[Service, Depends(get_service)],
+    searcher: Annotated[Searcher, Depends(get_searcher)],
+) -> Response:
+    """Best-matching sections for a question."""
+    return answer(service, searcher, req)
+
+
+@router.get("/v1/ask", response_model=AskResponse, tags=["search"])
+async def ask_get(
+    service: Annotated[Service, Depends(get_service)],
+    searcher: Annotated[Searcher, Depends(get_searcher)],
+    q: Annotated[str, Query(description="The question")],
+    lang: Lang | None = None,
+    country: str | None = None,
+    category: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+    fallback_lang: Lang | None = None,
+) -> Response:
+    """Same as POST, for links and quick tests: `/v1/ask?q=Passwort%20vergessen`."""
+    try:
+        req = AskRequest(
+            question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang
+        )
+    except ValueError as e:
+        raise RequestValidationError(
+            [dict(err, loc=("query", {"question": "q"}.get(err["loc"][0], err["loc"][0]))) for err in e.errors()]
+        ) from None
+    return answer(service, searcher, req)
+
+
+@router.get("/v1/articles/{article_id}", response_model=ArticleOut, tags=["articles"])
+def get_article(
+    article_id: str, searcher: Annotated[Searcher, Depends(get_searcher)], lang: Lang | None = None
+) -> ArticleOut:
+    """An article with its sections, in `lang` when it exists in it."""
+    found = searcher.article(article_id, lang)
+    if found is None:
+        raise HTTPException(404, detail=f"no article with id '{article_id}'")
+    article, sections = found
+    return ArticleOut(
+        id=article.id,
+        lang=article.lang,
+        title=article.title,
+        category=article.category,
+        countries=article.countries,
+        url=article.url,
+        updated=article.updated,
+        tags=article.tags,
+        languages=searcher.article_langs[article.id],
+        sections=[
+            SectionOut(
+                position=s.position,
+                title=s.title,
+                anchor=s.anchor,
+                url=deep_link(article.url, s),
+                countries=s.countries,
+                text=s.text,
+                steps=s.steps,
+            )
+            for s in sections
+        ],
+    )
+
+
+@router.get("/v1/meta", response_model=Meta, tags=["articles"])
+async def meta(searcher: Annotated[Searcher, Depends(get_searcher)]) -> Meta:
+    """What filters accept: languages, country codes, categories of the loaded index."""
+    return Meta(languages=list(LANGUAGES), countries=list(COUNTRIES), categories=searcher.categories)
