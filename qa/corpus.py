@@ -20,6 +20,8 @@ LANGUAGES = ("ru", "de", "en")
 COUNTRIES = ("RU", "KZ", "KG", "BY", "UZ", "DE", "AT", "CH")
 ALL = "ALL"
 REQUIRED_KEYS = ("id", "lang", "title", "category", "countries", "url")
+MAX_QUESTIONS = 30  # member phrasings per file
+QUESTION_LENGTH = (3, 200)
 
 _COUNTRY_MARKER = re.compile(r"^\s*<!--\s*countries\s*:\s*(.*?)\s*-->\s*$", re.IGNORECASE | re.DOTALL)
 _ORDERED_ITEM = re.compile(r"^\s*\d+[.)]\s+")
@@ -63,6 +65,7 @@ class Article:
     tags: list[str]
     path: str
     sections: list[Section] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)  # how members ask for it, in `lang`
 
 
 @dataclass
@@ -181,6 +184,7 @@ def parse_article(path: Path | str, text: str | None = None) -> Article:
     if not isinstance(tags, list):
         raise CorpusError(path, line_of("tags"), "tags must be a list")
     title = str(meta["title"]).strip()
+    questions = _questions(meta.get("questions"), path, front_lines, front_first)
 
     # Headings: exactly one h1, equal to the title; h2 opens a section.
     h1 = [(i, t) for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h1"]
@@ -203,6 +207,7 @@ def parse_article(path: Path | str, text: str | None = None) -> Article:
         updated=str(meta.get("updated", "")),
         tags=[str(t) for t in tags],
         path=str(path),
+        questions=questions,
     )
 
     h2 = [i for i, t in enumerate(tokens) if t.type == "heading_open" and t.tag == "h2" and t.level == 0]
@@ -246,6 +251,36 @@ def parse_article(path: Path | str, text: str | None = None) -> Article:
             )
         )
     return article
+
+
+def _questions(value, path: Path, front_lines: list[str], front_first: int) -> list[str]:
+    """The optional `questions:` list, checked item by item (each error names the item's line)."""
+    if value is None:
+        return []
+    key_line = _key_line(front_lines, "questions", front_first)
+    if not isinstance(value, list):
+        raise CorpusError(path, key_line, "questions must be a list of strings")
+    if len(value) > MAX_QUESTIONS:
+        raise CorpusError(path, key_line, f"questions has {len(value)} items; at most {MAX_QUESTIONS} are allowed")
+    # Line of each list item: the `- ` lines after the key, in order.
+    start = key_line - front_first + 1
+    item_lines = [front_first + i for i, line in enumerate(front_lines) if i >= start and line.lstrip().startswith("- ")]
+    seen: dict[str, int] = {}
+    out = []
+    low, high = QUESTION_LENGTH
+    for n, item in enumerate(value):
+        line = item_lines[n] if n < len(item_lines) else key_line
+        if not isinstance(item, str):
+            raise CorpusError(path, line, f"questions item {n + 1} must be a string, not {type(item).__name__}")
+        text = " ".join(item.split())
+        if not low <= len(text) <= high:
+            raise CorpusError(path, line, f"questions item {n + 1} has {len(text)} characters; {low}-{high} are allowed")
+        key = text.casefold()
+        if key in seen:
+            raise CorpusError(path, line, f"questions item {n + 1} repeats item {seen[key] + 1}")
+        seen[key] = n
+        out.append(text)
+    return out
 
 
 def _plain(tokens: list[Token]) -> str:

@@ -1,8 +1,12 @@
+import re
+
 import pytest
 
 from qa.corpus import CorpusError, load_corpus, parse_article, slugify, unique_anchors
 
-from .conftest import CORPUS, write_article
+from .conftest import CORPUS, ROOT, write_article
+
+SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
 
 GOOD_FRONT = """---
 id: acc-x
@@ -174,8 +178,81 @@ def test_long_section_is_kept_whole():
 def test_sample_corpus_parses_cleanly_and_translations_align():
     corpus = load_corpus(CORPUS)
     assert corpus.errors == []
-    assert len(corpus.articles) == 125
+    assert len(corpus.articles) == len([p for p in CORPUS.rglob("*.md") if p.name != "README.md"])
+    assert {a.category for a in corpus.articles} >= {"verification", "account", "orders", "payouts"}
     by_id = {}
     for a in corpus.articles:
         by_id.setdefault(a.id, []).append([s.position for s in a.sections])
     assert all(len({tuple(p) for p in positions}) == 1 for positions in by_id.values())
+
+
+@pytest.mark.skipif(not SHARED_CORPUS.is_dir(), reason="needs ../shared/corpus, the editors' copy")
+def test_corpus_mirrors_the_editors_copy():
+    ours = {p.relative_to(CORPUS): p.read_bytes() for p in CORPUS.rglob("*.md") if p.name != "README.md"}
+    theirs = {p.relative_to(SHARED_CORPUS): p.read_bytes() for p in SHARED_CORPUS.rglob("*.md")}
+    assert sorted(ours) == sorted(theirs)
+    changed = [str(p) for p in ours if ours[p] != theirs[p]]
+    assert changed == []
+
+
+def test_every_link_between_articles_resolves():
+    """A link to another help article names an existing article, in that language, and
+    an existing section when it has an #anchor."""
+    corpus = load_corpus(CORPUS)
+    by_url = {a.url: a for a in corpus.articles}
+    prefix = "https://helpdesk.atomydoc.ru/"
+    broken, checked = [], 0
+    for a in corpus.articles:
+        for s in a.sections:
+            for url in re.findall(r"\]\((https?://[^)\s]+)\)", s.text):
+                if not url.startswith(prefix):
+                    continue
+                checked += 1
+                page, _, anchor = url.partition("#")
+                target = by_url.get(page)
+                if target is None or (anchor and anchor not in {x.anchor for x in target.sections}):
+                    broken.append(f"{a.path}:{s.line}: {url}")
+    assert checked > 100
+    assert broken == []
+
+
+QUESTIONS_FRONT = GOOD_FRONT.replace("tags: [Passwort]\n", "tags: [Passwort]\nquestions:\n{items}")
+
+
+def with_questions(*items: str) -> str:
+    body = "".join(f"  - {i}\n" for i in items)
+    return QUESTIONS_FRONT.replace("{items}", body) + "# Passwort ändern\n\nText.\n"
+
+
+def test_questions_are_parsed_and_whitespace_normalised():
+    a = parse(with_questions('"Passwort  vergessen, was tun?"', "Wie ändere ich mein Passwort"))
+    assert a.questions == ["Passwort vergessen, was tun?", "Wie ändere ich mein Passwort"]
+    assert parse(GOOD_FRONT + "# Passwort ändern\n").questions == []
+
+
+@pytest.mark.parametrize(
+    "items, line, reason",
+    [
+        (["Passwort vergessen", "ab"], 12, "item 2 has 2 characters"),
+        (["x" * 201], 11, "item 1 has 201 characters"),
+        (["Passwort vergessen", "Konto gesperrt", "passwort  VERGESSEN"], 13, "item 3 repeats item 1"),
+        (["Passwort vergessen", "[1, 2]"], 12, "item 2 must be a string"),
+    ],
+)
+def test_bad_questions_are_reported_at_their_line(items, line, reason):
+    err = error_of(with_questions(*items))
+    assert reason in err.reason
+    assert err.line == line
+
+
+def test_questions_limits_count_and_type():
+    err = error_of(with_questions(*(f"Frage Nummer {n}" for n in range(31))))
+    assert "at most 30" in err.reason and err.line == 10
+    err = error_of(GOOD_FRONT.replace("tags: [Passwort]\n", "tags: [Passwort]\nquestions: nur eine\n") + "# Passwort ändern\n")
+    assert "must be a list" in err.reason and err.line == 10
+    assert len(parse(with_questions(*(f"Frage Nummer {n}" for n in range(30)))).questions) == 30
+
+
+def test_sample_corpus_carries_questions():
+    corpus = load_corpus(CORPUS)
+    assert all(3 <= len(a.questions) <= 30 for a in corpus.articles)
