@@ -1,4 +1,4 @@
-"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, bench)."""
+"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, tune, bench)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from pathlib import Path
 
 from .config import ROOT, get_settings
 
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+EVAL_DIR = ROOT.parent / "shared" / "eval"
+DEV_SET = EVAL_DIR / "dev.jsonl"
+# The helpdesk questions on our corpus and XQuAD on its own: what `qa eval` and `qa tune` use by default.
+EVAL_SETS = [DEV_SET, EVAL_DIR / "xquad" / "questions.jsonl"]
+EVAL_CORPORA = [get_settings().corpus_dir, EVAL_DIR / "xquad" / "corpus"]
 
 
 def _encoder(model: str):
@@ -92,34 +96,141 @@ def cmd_ask(args) -> int:
     return 0
 
 
+def _eval_sets(args) -> list[tuple[str, list, Path]] | None:
+    """(name, questions, corpus) per `--questions` file, its corpus paired by position
+    (one `--corpus` serves every file); None after printing why not."""
+    from .evaluate import QuestionFileError, load_questions
+
+    if args.corpus is None:  # the defaults pair up; a question file of one's own goes with corpus/
+        args.corpus = EVAL_CORPORA if args.questions == EVAL_SETS else [get_settings().corpus_dir]
+    corpora = args.corpus if len(args.corpus) > 1 else args.corpus * len(args.questions)
+    if len(corpora) != len(args.questions):
+        print("error: give one --corpus, or one per --questions file", file=sys.stderr)
+        return None
+    sets = []
+    for path, corpus in zip(args.questions, corpora):
+        try:
+            questions = load_questions(path)
+        except (OSError, QuestionFileError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return None
+        name = path.parent.name if path.stem == "questions" else path.stem  # xquad/questions.jsonl -> xquad
+        sets.append((name, questions, corpus))
+    return sets
+
+
+def _systems(args, sets, models, phrasings=(True,)):
+    """{set name: {label: System}}, or None after printing why not."""
+    from .evaluate import System, build_searchers
+
+    s = get_settings()
+    out = {}
+    for name, questions, corpus in sets:
+        try:
+            searchers = build_searchers(corpus, models, args.cache, s.query_prompt, s.passage_prompt, phrasings)
+        except (ValueError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return None
+        out[name] = {label: System(label, searcher, questions) for label, searcher in searchers.items()}
+    return out
+
+
 def cmd_eval(args) -> int:
     import json
 
-    from .evaluate import QuestionFileError, breakdown, evaluate, format_table, load_questions, misses
+    from .evaluate import breakdown, format_table, misses
 
-    s = get_settings()
-    try:
-        questions = load_questions(args.questions)
-    except (OSError, QuestionFileError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    sets = _eval_sets(args)
+    if sets is None:
         return 1
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    try:
-        outcomes = evaluate(args.corpus, questions, models, args.cache, s.query_prompt, s.passage_prompt)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    phrasings = {"on": (True,), "off": (False,), "both": (True, False)}[args.phrasings]
+    systems = _systems(args, sets, models, phrasings)
+    if systems is None:
         return 1
-    tables = {label: breakdown(o) for label, o in outcomes.items()}
+    if args.loco:
+        return _print_loco(systems, f"{models[0]} hybrid", args.json)
+    tables = {name: {label: breakdown(system.run()) for label, system in by_label.items()} for name, by_label in systems.items()}
+    out = sys.stderr if args.json else sys.stdout
     if args.json:
         print(json.dumps(tables, indent=2, ensure_ascii=False))
     else:
-        print(f"{len(questions)} questions from {args.questions}; corpus {args.corpus}")
-        print(format_table(tables))
+        for (name, questions, corpus), table in zip(sets, tables.values()):
+            print(f"\n== {name}: {len(questions)} questions; corpus {corpus}")
+            print(format_table(table))
     if args.misses:
         label = f"{models[0]} hybrid"
-        print(f"\nMisses of {label}:", file=sys.stderr if args.json else sys.stdout)
-        for line in misses(outcomes[label]):
-            print("  " + line, file=sys.stderr if args.json else sys.stdout)
+        for name, by_label in systems.items():
+            print(f"\nMisses of {label} on {name}:", file=out)
+            for line in misses(by_label[label].run()):
+                print("  " + line, file=out)
+    return 0
+
+
+def _print_loco(systems: dict, label: str, as_json: bool) -> int:
+    """Leave-one-category-out on the first set, the other sets joining every tuning."""
+    import json
+
+    from tqdm import tqdm
+
+    from .tuning import grid_steps, leave_one_category_out, tuned_values
+
+    names = list(systems)
+    main = systems[names[0]][label]
+    others = [systems[n][label] for n in names[1:]]
+    categories = {q.category for q in main.questions} - {"none"}
+    with tqdm(total=grid_steps() * len(categories), desc="leave-one-category-out", disable=as_json) as bar:
+        results = leave_one_category_out(main, others, bar)
+    if as_json:
+        print(json.dumps([{"category": r.category, **r.metrics, "weights": tuned_values(r.ranking)} for r in results], indent=2))
+        return 0
+    print(f"\nLeave-one-category-out, {label}: weights tuned without the category's {names[0]} questions"
+          + (f" (plus {', '.join(names[1:])})" if others else "") + ", scored on them")
+    print(f"{'category':<16}{'n':>5}{'R@1':>8}{'R@5':>8}{'MRR@10':>8}   weights chosen without it")
+    for r in results:
+        w = ", ".join(f"{k}={v:g}" for k, v in tuned_values(r.ranking).items())
+        print(f"{r.category:<16}{r.n:>5}{r.metrics['R@1']:>8.3f}{r.metrics['R@5']:>8.3f}{r.metrics['MRR@10']:>8.3f}   {w}")
+    r1 = [r.metrics["R@1"] for r in results]
+    worst = min(results, key=lambda r: r.metrics["R@1"])
+    print(f"{'mean':<16}{sum(r.n for r in results):>5}{sum(r1) / len(r1):>8.3f}"
+          f"{sum(r.metrics['R@5'] for r in results) / len(results):>8.3f}"
+          f"{sum(r.metrics['MRR@10'] for r in results) / len(results):>8.3f}")
+    print(f"worst: {worst.category} {worst.metrics['R@1']:.3f}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from .evaluate import format_table, breakdown
+    from .search import RANKING_FILE
+    from .tuning import Split, grid_steps, objective, tune, tuned_values
+
+    sets = _eval_sets(args)
+    if sets is None:
+        return 1
+    systems = _systems(args, sets, [args.model])
+    if systems is None:
+        return 1
+    label = f"{args.model} hybrid"
+    chosen = {name: by_label[label] for name, by_label in systems.items()}
+    splits = [Split(system) for system in chosen.values()]
+    start = next(iter(chosen.values())).searcher.ranking
+    with tqdm(total=grid_steps(), desc=f"tuning {args.model}") as bar:
+        ranking = tune(splits, start, bar)
+    print(f"objective (mean of (R@1 + MRR@10) / 2 over {', '.join(chosen)}): "
+          f"{objective(splits, start):.4f} before, {objective(splits, ranking):.4f} after")
+    print("weights: " + json.dumps(tuned_values(ranking)))
+    for name, system in chosen.items():
+        print(f"\n== {name}")
+        print(format_table({"before": breakdown(system.run(start)), "after": breakdown(system.run(ranking))}))
+    if args.write:
+        table = json.loads(RANKING_FILE.read_text(encoding="utf-8")) if RANKING_FILE.exists() else {}
+        table[args.model] = tuned_values(ranking)
+        RANKING_FILE.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"\nwrote the weights for {args.model} to {RANKING_FILE}")
     return 0
 
 
@@ -207,14 +318,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")
     p.set_defaults(func=cmd_ask)
 
+    def eval_inputs(p):
+        p.add_argument("--questions", type=Path, nargs="+", default=EVAL_SETS,
+                       help="JSONL question files (default: the dev set and XQuAD)")
+        p.add_argument("--corpus", type=Path, nargs="+",
+                       help="corpus folder, one for all question files or one each (default: corpus/ "
+                       "for the dev set, the XQuAD corpus for XQuAD)")
+        p.add_argument("--cache", type=Path, default=s.index_dir / "cache", help="embedding cache folder")
+
     p = sub.add_parser("eval", help="answer quality on labelled questions, beside BM25 and dense baselines")
-    p.add_argument("--questions", type=Path, default=DEV_SET, help="JSONL questions (default: %(default)s)")
-    p.add_argument("--corpus", type=Path, default=s.corpus_dir, help="corpus folder (default: %(default)s)")
+    eval_inputs(p)
     p.add_argument("--models", default=s.model, help="comma-separated models to compare (default: %(default)s)")
-    p.add_argument("--cache", type=Path, default=s.index_dir / "cache", help="embedding cache folder")
+    p.add_argument("--phrasings", choices=["on", "off", "both"], default="on",
+                   help="index the articles' questions: phrasings, or not, or compare both")
+    p.add_argument("--loco", action="store_true",
+                   help="leave-one-category-out: weights tuned without each category, scored on it")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--misses", action="store_true", help="list each miss with what ranked first")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("tune", help="choose the ranking weights for a model on labelled questions")
+    eval_inputs(p)
+    p.add_argument("--model", default=s.model, help="default: %(default)s")
+    p.add_argument("--write", action="store_true", help="store the weights in qa/ranking.json")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("bench", help="load the real server, break a search down, or test FAISS at scale")
     p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")

@@ -10,11 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
+
+if TYPE_CHECKING:
+    from .synonyms import Synonyms
 
 LANGUAGES = ("ru", "de", "en")
 COUNTRIES = ("RU", "KZ", "KG", "BY", "UZ", "DE", "AT", "CH")
@@ -72,6 +76,7 @@ class Article:
 class Corpus:
     articles: list[Article]
     errors: list[CorpusError]
+    synonyms: "Synonyms | None" = None  # the operator's term groups (corpus/synonyms.yaml)
 
     @property
     def sections(self) -> list[Section]:
@@ -336,4 +341,11 @@ def load_corpus(root: Path | str) -> Corpus:
             continue
         seen[key] = str(path)
         articles.append(article)
-    return Corpus(articles=articles, errors=errors)
+    from .synonyms import SYNONYMS_FILE, Synonyms, load_synonyms  # synonyms report with CorpusError
+
+    try:
+        synonyms = load_synonyms(root / SYNONYMS_FILE)
+    except CorpusError as e:
+        errors.append(e)
+        synonyms = Synonyms([])
+    return Corpus(articles=articles, errors=errors, synonyms=synonyms)

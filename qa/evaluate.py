@@ -3,18 +3,24 @@
 A question is a hit at k when one of its `gold` article ids is among the first k
 distinct articles returned. Questions with an empty `gold` expect `answered: false`.
 Nothing here knows the sample corpus: any index and any question file work.
+
+The costly part of a search (encoding, FAISS, BM25) is done once per question and
+system (`Searcher.signals`); ranking variants are then scored on those signals with
+the product's own `Searcher.rank`, which is what makes tuning (qa/tuning.py) cheap.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .search import Ranking, Searcher
+from .search import Ranking, Searcher, Signals
 
 KS = (1, 3, 5)
+NO_ANSWER = "none"  # the category slice of questions that expect no answer
 
 
 class QuestionFileError(ValueError):
@@ -29,6 +35,7 @@ class Question:
     gold: list[str]
     type: str = "direct"
     country: str | None = None
+    category: str = ""  # category of the first gold article in the evaluated corpus
 
 
 def load_questions(path: Path | str) -> list[Question]:
@@ -70,22 +77,45 @@ class Outcome:
         return None
 
 
-def run(searcher: Searcher, questions: list[Question]) -> list[Outcome]:
-    outcomes = []
-    for q in questions:
-        result = searcher.search(q.q, country=q.country, limit=10, per_article=1)
-        ranked = [h.section.article_id for h in result.hits]
-        top = result.hits[0] if result.hits else None
-        outcomes.append(
-            Outcome(
-                question=q,
-                ranked_articles=ranked,
-                answered=result.answered,
-                top_score=top.score if top else 0.0,
-                top_title=f"{top.article.title} › {top.section.title}" if top else "",
+@dataclass
+class System:
+    """One searcher to evaluate, with each question's signals computed once."""
+
+    label: str
+    searcher: Searcher
+    questions: list[Question]
+    signals: list[Signals] = field(default_factory=list)
+
+    def __post_init__(self):
+        categories = {a.id: a.category for a in self.searcher.index.articles}
+        for q in self.questions:
+            q.category = categories.get(q.gold[0], "?") if q.gold else NO_ANSWER
+        if not self.signals:
+            self.signals = [self.searcher.signals(q.q) for q in self.questions]
+
+    def run(self, ranking: Ranking | None = None, only: set[str] | None = None) -> list[Outcome]:
+        """Outcomes under `ranking` (the searcher's own by default), for every question
+        or only those whose id is in `only`."""
+        outcomes = []
+        for q, sig in zip(self.questions, self.signals):
+            if only is not None and q.id not in only:
+                continue
+            result = self.searcher.rank(q.q, sig, country=q.country, limit=10, per_article=1, ranking=ranking)
+            top = result.hits[0] if result.hits else None
+            outcomes.append(
+                Outcome(
+                    question=q,
+                    ranked_articles=[h.section.article_id for h in result.hits],
+                    answered=result.answered,
+                    top_score=top.score if top else 0.0,
+                    top_title=f"{top.article.title} › {top.section.title}" if top else "",
+                )
             )
-        )
-    return outcomes
+        return outcomes
+
+
+def run(searcher: Searcher, questions: list[Question]) -> list[Outcome]:
+    return System("", searcher, questions).run()
 
 
 def metrics(outcomes: list[Outcome]) -> dict:
@@ -106,28 +136,30 @@ def metrics(outcomes: list[Outcome]) -> dict:
 
 
 def breakdown(outcomes: list[Outcome]) -> dict[str, dict]:
-    """Metrics overall, per question language and per question type."""
+    """Metrics overall, per question language, per question type and per category."""
     groups: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         groups["all"].append(o)
         groups[f"lang={o.question.lang}"].append(o)
         groups[f"type={o.question.type}"].append(o)
-    order = lambda kv: (kv[0] != "all", not kv[0].startswith("lang="), kv[0])  # noqa: E731
+        if o.question.category:
+            groups[f"cat={o.question.category}"].append(o)
+    prefixes = ("all", "lang=", "type=", "cat=")
+    order = lambda kv: (next(i for i, p in enumerate(prefixes) if kv[0].startswith(p)), kv[0])  # noqa: E731
     return {name: metrics(group) for name, group in sorted(groups.items(), key=order)}
-
-
-SYSTEMS = ("hybrid", "dense", "bm25")  # the product's ranking and the two single-signal baselines
 
 
 def format_table(results: dict[str, dict[str, dict]]) -> str:
     """results: system -> group -> metrics. One row per group and system."""
     cols = ["R@1", "R@3", "R@5", "MRR@10"]
     width = max(16, *(len(name) + 2 for name in results))
-    header = f"{'slice':<18}{'system':<{width}}{'n':>4}  " + "".join(f"{c:>8}" for c in cols) + f"{'NA-P':>8}{'NA-R':>8}"
+    header = f"{'slice':<22}{'system':<{width}}{'n':>5}  " + "".join(f"{c:>8}" for c in cols) + f"{'NA-P':>8}{'NA-R':>8}"
     lines = [header, "-" * len(header)]
-    groups = next(iter(results.values())).keys()
+    groups = list(dict.fromkeys(g for res in results.values() for g in res))
     for g in groups:
         for name, res in results.items():
+            if g not in res:
+                continue
             m = res[g]
             cells = "".join(f"{m[c]:>8.3f}" if c in m else f"{'-':>8}" for c in cols)
             na = (
@@ -135,7 +167,7 @@ def format_table(results: dict[str, dict[str, dict]]) -> str:
                 if m.get("noanswer_n")
                 else f"{'-':>8}{'-':>8}"
             )
-            lines.append(f"{g:<18}{name:<{width}}{m['n']:>4}  {cells}{na}")
+            lines.append(f"{g:<22}{name:<{width}}{m['n']:>5}  {cells}{na}")
     return "\n".join(lines)
 
 
@@ -155,16 +187,27 @@ def misses(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
-def evaluate(
+SYSTEMS = ("hybrid", "dense", "bm25")  # the product's ranking and the two single-signal baselines
+
+
+def corpus_cache(cache_dir: Path | str, corpus_dir: Path | str) -> Path:
+    """One embedding cache per corpus: a cache keeps only its last build's vectors, so
+    corpora evaluated in turn must not evict each other's."""
+    return Path(cache_dir) / hashlib.sha256(str(Path(corpus_dir).resolve()).encode()).hexdigest()[:12]
+
+
+def build_searchers(
     corpus_dir: Path | str,
-    questions: list[Question],
     models: list[str],
     cache_dir: Path | str,
     query_prompt: str = "",
     passage_prompt: str = "",
-) -> dict[str, list[Outcome]]:
-    """Outcomes per system label ("usem3 hybrid", "usem3 dense", ..., "bm25"), each
-    model's index built in memory from `corpus_dir` (embeddings cached in `cache_dir`)."""
+    phrasings: tuple[bool, ...] = (True,),
+    ranking: Ranking | None = None,
+) -> dict[str, Searcher]:
+    """Searchers per system label ("usem3 hybrid", "usem3 dense", "bm25", and with
+    phrasings off "usem3 hybrid -phrasings", ...), each model's index built in memory
+    from `corpus_dir` (embeddings cached under `cache_dir`)."""
     from .corpus import load_corpus
     from .encoder import Encoder
     from .index import EmbeddingCache, build_index
@@ -172,14 +215,33 @@ def evaluate(
     corpus = load_corpus(corpus_dir)
     if not corpus.articles:
         raise ValueError(f"no valid article in {corpus_dir}")
-    outcomes: dict[str, list[Outcome]] = {}
+    searchers: dict[str, Searcher] = {}
     for n, model in enumerate(models):
+        base = ranking or Ranking.tuned(model)
         encoder = Encoder(model, query_prompt=query_prompt, passage_prompt=passage_prompt)
-        index = build_index(corpus, encoder, EmbeddingCache(Path(cache_dir), encoder.identity))
-        for system in SYSTEMS:
-            if system == "bm25":
-                if n == 0:  # the same for every model
-                    outcomes["bm25"] = run(Searcher(index, None, Ranking.for_retrieval("bm25")), questions)
-                continue
-            outcomes[f"{model} {system}"] = run(Searcher(index, encoder, Ranking.for_retrieval(system)), questions)
-    return outcomes
+        cache = EmbeddingCache(corpus_cache(cache_dir, corpus_dir), encoder.identity)
+        for with_phrasings in phrasings:
+            index = build_index(corpus, encoder, cache, phrasings=with_phrasings)
+            suffix = "" if with_phrasings or len(phrasings) == 1 else " -phrasings"
+            for system in SYSTEMS:
+                ranked = base.with_retrieval(system)
+                if system == "bm25":
+                    if n == 0:  # the same for every model
+                        searchers[f"bm25{suffix}"] = Searcher(index, None, ranked)
+                    continue
+                searchers[f"{model} {system}{suffix}"] = Searcher(index, encoder, ranked)
+    return searchers
+
+
+def evaluate(
+    corpus_dir: Path | str,
+    questions: list[Question],
+    models: list[str],
+    cache_dir: Path | str,
+    query_prompt: str = "",
+    passage_prompt: str = "",
+    phrasings: tuple[bool, ...] = (True,),
+) -> dict[str, list[Outcome]]:
+    """Outcomes per system label (see `build_searchers`)."""
+    searchers = build_searchers(corpus_dir, models, cache_dir, query_prompt, passage_prompt, phrasings)
+    return {label: System(label, s, questions).run() for label, s in searchers.items()}

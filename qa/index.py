@@ -8,9 +8,11 @@ Layout of the index folder (`embeddings/` by default):
         sections.json       articles and sections (the text that is returned)
         vectors.faiss       FAISS inner-product index over normalised chunk vectors
                             (exact; IVF above `approximate_above` vectors)
-        rows.npz            FAISS row -> section number, and whether the row speaks for
-                            the whole article (title, tags) or for the section
+        rows.npz            FAISS row -> section number and row kind (a chunk of the
+                            section, the article's title/tags, or a member phrasing);
+                            phrasing -> the section it is mapped to
         means.npz           per-language mean vectors (subtracted before indexing)
+        synonyms.json       the operator's synonym groups, applied to questions
         lexical/            BM25 index over the same sections
     cache/                  embeddings keyed by model and chunk-text hash
 
@@ -28,7 +30,7 @@ import os
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,11 +40,16 @@ import numpy as np
 from .corpus import LANGUAGES, Article, Corpus, Section
 from .encoder import Encoder
 from .lexical import LexicalIndex
+from .synonyms import Synonyms
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# What a FAISS row stands for.
+ROW_SECTION = 0  # a chunk of a section (or its headings)
+ROW_ARTICLE = 1  # the article's title / tags: evidence for the article, not its intro
+ROW_PHRASING = 2  # a member phrasing from `questions:`: evidence for the article and its mapped section
 MIN_ROWS_FOR_MEAN = 50
 CURRENT = "CURRENT"
-FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz")
+FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz", "synonyms.json")
 
 
 class IndexError_(RuntimeError):
@@ -97,6 +104,31 @@ def passage_texts(article: Article, section: Section, useful_words: int) -> list
     return texts
 
 
+def map_phrasings(
+    phrasing_vectors: np.ndarray, section_vectors: np.ndarray, row_section: np.ndarray, sections: list[Section]
+) -> np.ndarray:
+    """The section each phrasing of one article points to: the section whose best row is
+    most similar to it, with a section of numbered steps preferred by `STEPS_PREFERENCE`
+    and the intro only when nothing else comes close (`INTRO_PENALTY`): a member who
+    asks "how do I ..." wants the steps, and the intro is reached through the article
+    score anyway. `row_section` gives each section row's index into `sections`."""
+    sims = phrasing_vectors @ section_vectors.T  # phrasings x rows
+    best = np.full((len(phrasing_vectors), len(sections)), -np.inf, dtype=np.float32)
+    for col in range(len(sections)):
+        cols = row_section == col
+        if cols.any():
+            best[:, col] = sims[:, cols].max(axis=1)
+    bias = np.array(
+        [(STEPS_PREFERENCE if s.steps else 0.0) - (INTRO_PENALTY if s.position == 0 else 0.0) for s in sections],
+        dtype=np.float32,
+    )
+    return np.argmax(best + bias, axis=1)
+
+
+STEPS_PREFERENCE = 0.03
+INTRO_PENALTY = 0.05
+
+
 def lexical_text(article: Article, section: Section) -> str:
     """What BM25 sees: the article title, the section title twice (the intro: the
     article's tags instead), then the text."""
@@ -122,6 +154,7 @@ class EmbeddingCache:
     def __init__(self, folder: Path, identity: str):
         self.path = folder / f"{hashlib.sha256(identity.encode()).hexdigest()[:16]}.npz"
         self.vectors: dict[str, np.ndarray] = {}
+        self.keep: set[str] = set()  # keys used by this build: what `save` keeps
         if self.path.exists():
             try:
                 with np.load(self.path) as data:
@@ -129,8 +162,8 @@ class EmbeddingCache:
             except Exception:
                 self.vectors = {}  # an unreadable cache only costs time
 
-    def save(self, keep: set[str]) -> None:
-        keys = sorted(k for k in self.vectors if k in keep)
+    def save(self) -> None:
+        keys = sorted(k for k in self.vectors if k in self.keep)
         if not keys:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,10 +179,12 @@ class Index:
     sections: list[Section]
     section_article: np.ndarray  # section number -> article number
     faiss_index: faiss.Index
-    rows: np.ndarray  # FAISS row -> section number
-    article_rows: np.ndarray  # FAISS row -> True when the row stands for its whole article
+    rows: np.ndarray  # FAISS row -> section number (a phrasing's: the section it is mapped to)
+    row_kind: np.ndarray  # FAISS row -> ROW_SECTION, ROW_ARTICLE or ROW_PHRASING
     means: dict[str, np.ndarray]  # language -> mean vector subtracted from that language
-    lexical: LexicalIndex
+    lexical: LexicalIndex  # documents: the sections, then the phrasings
+    phrasing_section: np.ndarray  # phrasing number (lexical document - len(sections)) -> section
+    synonyms: Synonyms = field(default_factory=lambda: Synonyms([]))
 
     def center(self, vectors: np.ndarray, lang: str | None) -> np.ndarray:
         """Subtract the language's mean (the average of all means when unknown) and
@@ -196,22 +231,43 @@ def make_faiss(vectors: np.ndarray, approximate_above: int) -> faiss.Index:
     return index
 
 
+def _embed(texts: list[str], encode, identity: str, cache: EmbeddingCache | None, progress) -> tuple[np.ndarray, int]:
+    """Vectors of `texts`, reusing and filling the cache (keyed by `identity` and text),
+    and how many had to be embedded now."""
+    keys = [_text_key(identity, t) for t in texts]
+    cached = cache.vectors if cache else {}
+    missing = [i for i, k in enumerate(keys) if k not in cached]
+    if progress is not None:
+        progress.update(len(texts) - len(missing))
+    for start in range(0, len(missing), 64):
+        idx = missing[start : start + 64]
+        for i, v in zip(idx, encode([texts[i] for i in idx])):
+            cached[keys[i]] = v
+        if progress is not None:
+            progress.update(len(idx))
+    if cache is not None:
+        cache.keep.update(keys)
+    vectors = np.stack([cached[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, 0), np.float32)
+    return vectors, len(missing)
+
+
 def build_index(
     corpus: Corpus,
     encoder: Encoder,
     cache: EmbeddingCache | None = None,
     approximate_above: int = 100_000,
     progress=None,
+    phrasings: bool = True,
 ) -> Index:
-    """Embed every section of `corpus` (reusing cached vectors) and assemble an `Index`."""
+    """Embed every section of `corpus` (and, with `phrasings`, every member phrasing
+    from `questions:`, as a query) reusing cached vectors, and assemble an `Index`."""
     started = time.time()
     articles = corpus.articles
     sections: list[Section] = []
     section_article: list[int] = []
     texts: list[str] = []
     rows: list[int] = []
-    row_langs: list[str] = []
-    article_rows: list[bool] = []
+    kinds: list[int] = []
     for a_no, article in enumerate(articles):
         for section in article.sections:
             s_no = len(sections)
@@ -219,42 +275,67 @@ def build_index(
             section_article.append(a_no)
             for text, article_level in passage_texts(article, section, encoder.useful_words):
                 texts.append(text)
-                article_rows.append(article_level)
+                kinds.append(ROW_ARTICLE if article_level else ROW_SECTION)
                 rows.append(s_no)
-                row_langs.append(article.lang)
+    # Phrasings are questions: embedded like a query, matched question against question.
+    phrase_texts = [q for a in articles for q in a.questions] if phrasings else []
+    phrase_article = np.array([a_no for a_no, a in enumerate(articles) for _ in a.questions] if phrasings else [], dtype=np.int64)
 
-    keys = [_text_key(encoder.identity, t) for t in texts]
-    cached = cache.vectors if cache else {}
-    missing = [i for i, k in enumerate(keys) if k not in cached]
     if progress is not None:
-        progress.reset(total=len(texts))
-        progress.update(len(texts) - len(missing))
-    batch = 64
-    for start in range(0, len(missing), batch):
-        idx = missing[start : start + batch]
-        vecs = encoder.encode_passages([texts[i] for i in idx])
-        for i, v in zip(idx, vecs):
-            cached[keys[i]] = v
-        if progress is not None:
-            progress.update(len(idx))
-    if cache:
-        cache.save(set(keys))
+        progress.reset(total=len(texts) + len(phrase_texts))
+    raw, embedded = _embed(texts, encoder.encode_passages, encoder.identity, cache, progress)
+    raw_phrases, embedded_phrases = _embed(phrase_texts, encoder.encode_queries, encoder.identity + "|query", cache, progress)
+    if cache is not None:
+        cache.save()
+    if not texts:
+        raw = np.zeros((0, encoder.dimension), np.float32)
 
-    raw = np.stack([cached[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, encoder.dimension), np.float32)
-    langs = np.array(row_langs)
+    section_article_arr = np.array(section_article, dtype=np.int32)
+    row_arr = np.array(rows, dtype=np.int32)
+    row_langs = np.array([sections[r].lang for r in rows])
     # A mean over a handful of rows is mostly those rows' meaning, not the language's
     # direction: below MIN_ROWS_FOR_MEAN a language is left uncentred.
     means = {
-        lang: raw[langs == lang].mean(axis=0) if (langs == lang).sum() >= MIN_ROWS_FOR_MEAN else np.zeros(raw.shape[1], np.float32)
+        lang: raw[row_langs == lang].mean(axis=0) if (row_langs == lang).sum() >= MIN_ROWS_FOR_MEAN else np.zeros(raw.shape[1], np.float32)
         for lang in LANGUAGES
-        if (langs == lang).any()
+        if (row_langs == lang).any()
     }
     centered = np.zeros_like(raw)
     for lang, mean in means.items():
-        sel = langs == lang
+        sel = row_langs == lang
         centered[sel] = normalize_blocks(raw[sel] - mean, encoder.blocks)
 
-    lexical = LexicalIndex.build([(lexical_text(articles[a], s), s.lang) for s, a in zip(sections, section_article)])
+    phrasing_section = np.zeros(len(phrase_texts), dtype=np.int32)
+    centered_phrases = np.zeros((len(phrase_texts), raw.shape[1]), np.float32)
+    if phrase_texts:
+        zero = np.zeros(raw.shape[1], np.float32)
+        phrase_langs = [articles[a].lang for a in phrase_article]
+        centered_phrases = np.vstack(
+            [normalize_blocks(v[None] - means.get(lg, zero), encoder.blocks) for v, lg in zip(raw_phrases, phrase_langs)]
+        )
+        for a_no in np.unique(phrase_article):
+            mine = np.flatnonzero(phrase_article == a_no)
+            own_rows = np.flatnonzero((section_article_arr[row_arr] == a_no) & (np.array(kinds) == ROW_SECTION))
+            own_sections = sorted(set(row_arr[own_rows].tolist()))
+            if not own_sections:
+                continue
+            col = {s_no: n for n, s_no in enumerate(own_sections)}
+            picked = map_phrasings(
+                centered_phrases[mine],
+                centered[own_rows],
+                np.array([col[s_no] for s_no in row_arr[own_rows]]),
+                [sections[s_no] for s_no in own_sections],
+            )
+            phrasing_section[mine] = np.array(own_sections)[picked]
+
+    all_vectors = np.vstack([centered, centered_phrases]) if phrase_texts else centered
+    all_rows = np.concatenate([row_arr, phrasing_section]).astype(np.int32)
+    all_kinds = np.array(kinds + [ROW_PHRASING] * len(phrase_texts), dtype=np.int8)
+
+    lexical = LexicalIndex.build(
+        [(lexical_text(articles[a], s), s.lang) for s, a in zip(sections, section_article)]
+        + [(text, articles[a].lang) for text, a in zip(phrase_texts, phrase_article)]
+    )
     counts = {
         lang: {
             "articles": sum(a.lang == lang for a in articles),
@@ -270,23 +351,27 @@ def build_index(
         "corpus_hash": corpus_hash(corpus),
         "articles": len(articles),
         "sections": len(sections),
-        "vectors": len(texts),
+        "phrasings": len(phrase_texts),
+        "synonym_groups": len(corpus.synonyms.groups) if corpus.synonyms else 0,
+        "vectors": len(all_rows),
         "languages": counts,
-        "faiss": "ivf" if len(texts) > approximate_above else "flat",
+        "faiss": "ivf" if len(all_rows) > approximate_above else "flat",
         "build_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.time() - started, 2),
-        "embedded": len(missing),
+        "embedded": embedded + embedded_phrases,
     }
     return Index(
         manifest=manifest,
         articles=articles,
         sections=sections,
-        section_article=np.array(section_article, dtype=np.int32),
-        faiss_index=make_faiss(centered, approximate_above),
-        rows=np.array(rows, dtype=np.int32),
-        article_rows=np.array(article_rows, dtype=bool),
+        section_article=section_article_arr,
+        faiss_index=make_faiss(all_vectors, approximate_above),
+        rows=all_rows,
+        row_kind=all_kinds,
         means=means,
         lexical=lexical,
+        phrasing_section=phrasing_section,
+        synonyms=corpus.synonyms or Synonyms([]),
     )
 
 
@@ -322,8 +407,9 @@ def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
             ensure_ascii=False,
         )
     faiss.write_index(index.faiss_index, str(folder / "vectors.faiss"))
-    np.savez(folder / "rows.npz", rows=index.rows, article_rows=index.article_rows)
+    np.savez(folder / "rows.npz", rows=index.rows, row_kind=index.row_kind, phrasing_section=index.phrasing_section)
     np.savez(folder / "means.npz", **index.means)
+    (folder / "synonyms.json").write_text(json.dumps(index.synonyms.to_json(), ensure_ascii=False), encoding="utf-8")
     index.lexical.save(folder / "lexical")
     files = {n: _sha256(folder / n) for n in FILES}
     files.update({f"lexical/{p.name}": _sha256(p) for p in sorted((folder / "lexical").iterdir())})
@@ -407,10 +493,11 @@ def load_index(root: Path | str, model: str | None = None, verify: bool = True) 
         if ivf is not None:
             ivf.nprobe = IVF_NPROBE
         with np.load(folder / "rows.npz") as r:
-            rows, article_rows = r["rows"], r["article_rows"]
+            rows, row_kind, phrasing_section = r["rows"], r["row_kind"], r["phrasing_section"]
         with np.load(folder / "means.npz") as m:
             means = {k: m[k] for k in m.files}
-        lexical = LexicalIndex.load(folder / "lexical", len(sections))
+        lexical = LexicalIndex.load(folder / "lexical", len(sections) + len(phrasing_section))
+        synonyms = Synonyms.from_json(json.loads((folder / "synonyms.json").read_text(encoding="utf-8")))
     except Exception as e:  # any unreadable part means the build cannot be trusted
         raise IndexCorrupt(f"{folder} could not be read ({type(e).__name__}: {e}): run `qa ingest` again") from None
     if faiss_index.ntotal != len(rows) or faiss_index.d != manifest.get("dimension"):
@@ -422,7 +509,9 @@ def load_index(root: Path | str, model: str | None = None, verify: bool = True) 
         section_article=np.array(data["section_article"], dtype=np.int32),
         faiss_index=faiss_index,
         rows=rows,
-        article_rows=article_rows,
+        row_kind=row_kind,
         means=means,
         lexical=lexical,
+        phrasing_section=phrasing_section,
+        synonyms=synonyms,
     )

@@ -73,9 +73,13 @@ class LexicalIndex:
         bm25.index(corpus, show_progress=False)
         return cls(bm25, len(docs))
 
-    def scores(self, query: str, lang: str | None) -> np.ndarray:
-        """BM25 score of every document for `query` (zeros when nothing matches)."""
-        tokens = [t for t in tokenize(query, lang, query=True) if t in self.bm25.vocab_dict]
+    def scores(self, query: str, lang: str | None, extra: list[str] = ()) -> np.ndarray:
+        """BM25 score of every document for `query` (zeros when nothing matches).
+        `extra` terms (synonyms, in any language) are stemmed for every language."""
+        tokens = tokenize(query, lang, query=True)
+        if extra:
+            tokens = list(dict.fromkeys(tokens + tokenize(" ".join(extra), None)))
+        tokens = [t for t in tokens if t in self.bm25.vocab_dict]
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)

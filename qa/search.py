@@ -22,51 +22,68 @@ Ranking, in order:
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from .corpus import ALL, LANGUAGES, Article, Section
 from .encoder import Encoder
-from .index import Index
+from .index import ROW_ARTICLE, ROW_PHRASING, ROW_SECTION, Index
 from .language import UNKNOWN, detect_language
 
 
-BM25_THRESHOLD = 0.15
+
+RANKING_FILE = Path(__file__).with_name("ranking.json")
 
 
 @dataclass
 class Ranking:
-    """Weights of the ranking; defaults tuned on the dev set (docs/quality.md)."""
+    """Weights of the ranking. The defaults of each bundled model are chosen by
+    `qa tune` (qa/tuning.py) and stored in qa/ranking.json; see docs/quality.md."""
 
     lexical_weight: float = 0.1
     lexical_half: float = 4.0
+    phrase_weight: float = 0.8  # a member phrasing is a question: question-question cosines run higher
     article_weight: float = 0.3
     country_margin: float = 0.15
     steps_bonus: float = 0.03  # the product answers with step-by-step sections
     dense: bool = True
     lexical: bool = True
     threshold: float = 0.31
+    bm25_threshold: float = 0.5  # `threshold` when ranking by BM25 alone
     per_article: int = 2
 
     @classmethod
-    def for_retrieval(cls, mode: str = "hybrid", threshold: float | None = None) -> "Ranking":
-        """The product's ranking ('hybrid') or a single-signal one ('dense', 'bm25')."""
+    def tuned(cls, model: str | None = None) -> "Ranking":
+        """The weights `qa tune` chose for `model` (the 'default' entry for a model it
+        has not seen), or the class defaults without a ranking file."""
+        try:
+            table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        entry = table.get(model or "", table.get("default", {}))
+        return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
+
+    def with_retrieval(self, mode: str = "hybrid") -> "Ranking":
+        """This ranking ('hybrid'), or a single-signal one ('dense', 'bm25') for comparison."""
         if mode == "hybrid":
-            ranking = cls()
-        elif mode == "dense":
-            ranking = cls(lexical=False)
-        elif mode == "bm25":
-            # BM25 scores are squashed into [0, 1) and rarely reach cosine levels.
-            ranking = cls(dense=False, threshold=BM25_THRESHOLD)
-        else:
-            raise ValueError(f"unknown retrieval mode '{mode}' (hybrid, dense, bm25)")
-        if threshold is not None:
-            ranking.threshold = threshold
-        return ranking
+            return replace(self, dense=True, lexical=True)
+        if mode == "dense":
+            return replace(self, dense=True, lexical=False)
+        if mode == "bm25":
+            return replace(self, dense=False, lexical=True, threshold=self.bm25_threshold)
+        raise ValueError(f"unknown retrieval mode '{mode}' (hybrid, dense, bm25)")
+
+    @classmethod
+    def for_retrieval(cls, mode: str = "hybrid", threshold: float | None = None, model: str | None = None) -> "Ranking":
+        """The tuned ranking of `model` in retrieval `mode`, with an optional threshold override."""
+        ranking = cls.tuned(model).with_retrieval(mode)
+        return ranking if threshold is None else replace(ranking, threshold=threshold)
 
 
 @dataclass
@@ -75,6 +92,26 @@ class Hit:
     article: Article
     score: float
     available_languages: list[str]
+
+
+@dataclass
+class Signals:
+    """The evidence for one question, before fusion: per section (S) or per article file (A)."""
+
+    query_lang: str
+    scoring_lang: str | None
+    timings: dict[str, float]
+    dense: np.ndarray  # S: best cosine of the section's own rows
+    dense_article: np.ndarray  # A: best cosine of the article's title/tags rows
+    phrase: np.ndarray  # S: best cosine of a member phrasing mapped to the section
+    phrase_article: np.ndarray  # A: best cosine of the article's phrasings
+    lexical: np.ndarray  # S: BM25 of the section
+    lexical_phrase: np.ndarray  # S: best BM25 of a phrasing mapped to the section
+
+    @classmethod
+    def empty(cls, query_lang: str, scoring_lang: str | None, n_sections: int, n_files: int) -> "Signals":
+        s, a = (lambda: np.zeros(n_sections, np.float32)), (lambda: np.zeros(n_files, np.float32))
+        return cls(query_lang, scoring_lang, {}, s(), a(), s(), a(), s(), s())
 
 
 @dataclass
@@ -92,7 +129,7 @@ class Searcher:
     ):
         self.index = index
         self.encoder = encoder
-        self.ranking = ranking or Ranking()
+        self.ranking = ranking or Ranking.tuned(encoder.name if encoder else None)
         # Popular questions repeat, and search-as-you-type re-sends the same prefixes:
         # an LRU of query vectors skips the encoder (most of a search's CPU) for them.
         self._query_vector = lru_cache(maxsize=query_cache)(self._encode_query) if query_cache else self._encode_query
@@ -155,45 +192,48 @@ class Searcher:
         vector.flags.writeable = False  # shared by the cache
         return vector
 
-    def _dense_scores(self, question: str, lang: str | None, timings: dict) -> tuple[np.ndarray, np.ndarray]:
+    def signals(self, question: str, lang: str | None = None) -> Signals:
+        """Every piece of evidence for `question` (the costly part of a search)."""
+        query_lang = lang or detect_language(question)
+        scoring_lang = None if query_lang == UNKNOWN else query_lang
+        n_sections = len(self.index.sections)
+        sig = Signals.empty(query_lang, scoring_lang, n_sections, len(self.index.articles))
+        if self.ranking.dense and self.encoder is not None:
+            self._dense(question, scoring_lang, sig)
+        if self.ranking.lexical:
+            t = time.perf_counter()
+            bm25 = self.index.lexical.scores(question, scoring_lang, self.index.synonyms.expand(question))
+            sig.lexical = bm25[:n_sections]
+            if len(bm25) > n_sections:  # phrasing documents follow the sections
+                np.maximum.at(sig.lexical_phrase, self.index.phrasing_section, bm25[n_sections:])
+            sig.timings["lexical_ms"] = (time.perf_counter() - t) * 1000
+        return sig
+
+    def _dense(self, question: str, lang: str | None, sig: Signals) -> None:
         t = time.perf_counter()
         q = self._query_vector(question)
-        timings["encode_ms"] = (time.perf_counter() - t) * 1000
+        sig.timings["encode_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         q = self.index.center(q, lang)
-        n = self.index.faiss_index.ntotal
-        k = min(n, 400)
+        k = min(self.index.faiss_index.ntotal, 400)
         scores, rows = self.index.faiss_index.search(q, k)
         # Rows outside the k nearest count as unrelated (0).
-        sections = np.zeros(len(self.index.sections), dtype=np.float32)
-        articles = np.zeros(len(self.index.articles), dtype=np.float32)
-        found = rows[0][rows[0] >= 0]
-        found_scores = scores[0][rows[0] >= 0]
+        ok = rows[0] >= 0
+        found, found_scores = rows[0][ok], scores[0][ok]
         sec = self.index.rows[found]
-        whole = self.index.article_rows[found]
-        np.maximum.at(sections, sec[~whole], found_scores[~whole])
-        np.maximum.at(articles, self.index.section_article[sec[whole]], found_scores[whole])
-        timings["faiss_ms"] = (time.perf_counter() - t) * 1000
-        return sections, articles
-
-    def scores(self, question: str, lang: str | None, timings: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Relevance per section and per article file (from the rows that speak for
-        a whole article), before translation grouping and filters."""
-        timings = {} if timings is None else timings
-        r = self.ranking
-        total = np.zeros(len(self.index.sections), dtype=np.float32)
-        article_total = np.zeros(len(self.index.articles), dtype=np.float32)
-        if r.dense and self.encoder is not None:
-            sections, articles = self._dense_scores(question, lang, timings)
-            total += sections
-            article_total += articles
-        if r.lexical:
-            t = time.perf_counter()
-            bm25 = self.index.lexical.scores(question, lang)
-            squashed = bm25 / (bm25 + r.lexical_half)
-            total += (r.lexical_weight if r.dense else 1.0) * squashed
-            timings["lexical_ms"] = (time.perf_counter() - t) * 1000
-        return total, article_total
+        kind = self.index.row_kind[found]
+        art = self.index.section_article[sec]
+        for kind_no, per_section, per_article in (
+            (ROW_SECTION, sig.dense, None),
+            (ROW_ARTICLE, None, sig.dense_article),
+            (ROW_PHRASING, sig.phrase, sig.phrase_article),
+        ):
+            sel = kind == kind_no
+            if per_section is not None:
+                np.maximum.at(per_section, sec[sel], found_scores[sel])
+            if per_article is not None:
+                np.maximum.at(per_article, art[sel], found_scores[sel])
+        sig.timings["faiss_ms"] = (time.perf_counter() - t) * 1000
 
     # -- ranking -----------------------------------------------------------------
     def search(
@@ -209,21 +249,45 @@ class Searcher:
         """`lang` is the question's language (detected when None); `fallback_lang` is
         the language to answer in when it cannot be detected ("IBAN", "PV"), e.g.
         the language of the page the member is on."""
-        timings: dict[str, float] = {}
-        query_lang = lang or detect_language(question)
-        scoring_lang = None if query_lang == UNKNOWN else query_lang
-        section_scores, file_scores = self.scores(question, scoring_lang, timings)
+        sig = self.signals(question, lang)
+        return self.rank(question, sig, country, category, limit, per_article, fallback_lang)
 
+    def fuse(self, sig: Signals, ranking: Ranking | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Score per group (a section in all its translations) and per article id."""
+        r = ranking or self.ranking
+        lexical = np.maximum(sig.lexical, sig.lexical_phrase)
+        top = float(lexical.max()) if len(lexical) else 0.0
+        # Relative to the best lexical match of this question, damped when even that is
+        # weak: a rare exact word (ОГРНИП, ELSTER) counts fully, a stray common one little.
+        lexical_norm = lexical / (top + r.lexical_half) if top > 0 else lexical
+        if r.dense and self.encoder is not None:
+            sections = np.maximum(sig.dense, r.phrase_weight * sig.phrase) + r.lexical_weight * lexical_norm
+            files = np.maximum(sig.dense_article, r.phrase_weight * sig.phrase_article)
+        else:
+            sections, files = lexical_norm, np.zeros(len(self.index.articles), np.float32)
+        group = np.zeros(len(self.groups), dtype=np.float32)
+        np.maximum.at(group, self.section_group, sections)
+        article = np.zeros(len(self.article_no), dtype=np.float32)
+        np.maximum.at(article, self.group_article, group)
+        np.maximum.at(article, self.file_article, files)
+        return group, article
+
+    def rank(
+        self,
+        question: str,
+        sig: Signals,
+        country: str | None = None,
+        category: str | None = None,
+        limit: int = 5,
+        per_article: int | None = None,
+        fallback_lang: str | None = None,
+        ranking: Ranking | None = None,
+    ) -> SearchResult:
+        """Fuse the signals, apply filters and the country lift, and pick the results."""
         t = time.perf_counter()
-        r = self.ranking
-        # A group scores its best version; an article its best group or article-level row.
-        group_score = np.zeros(len(self.groups), dtype=np.float32)
-        np.maximum.at(group_score, self.section_group, section_scores)
-        article_score = np.zeros(len(self.article_no), dtype=np.float32)
-        np.maximum.at(article_score, self.group_article, group_score)
-        np.maximum.at(article_score, self.file_article, file_scores)
-
-        shown = self.display[scoring_lang or fallback_lang]
+        r = ranking or self.ranking
+        group_score, article_score = self.fuse(sig, r)
+        shown = self.display[sig.scoring_lang or fallback_lang]
         final = (1 - r.article_weight) * group_score + r.article_weight * article_score[self.group_article]
         final += r.steps_bonus * self.section_has_steps[shown]
         eligible = group_score > 0
@@ -233,7 +297,7 @@ class Searcher:
             eligible &= self._country_mask(country)[shown]
         before = final.copy()
         if country:
-            final = self._lift_country_sections(final, eligible, shown)
+            final = self._lift_country_sections(final, eligible, shown, r.country_margin)
         final = np.where(eligible, final, -np.inf)
 
         per_article = r.per_article if per_article is None else per_article
@@ -259,17 +323,19 @@ class Searcher:
             )
             if len(hits) >= limit:
                 break
-        timings["rank_ms"] = (time.perf_counter() - t) * 1000
+        sig.timings["rank_ms"] = (time.perf_counter() - t) * 1000
         answered = bool(hits) and hits[0].score >= r.threshold
-        return SearchResult(question, query_lang, answered, hits, timings)
+        return SearchResult(question, sig.query_lang, answered, hits, sig.timings)
 
-    def _lift_country_sections(self, final: np.ndarray, eligible: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    def _lift_country_sections(
+        self, final: np.ndarray, eligible: np.ndarray, shown: np.ndarray, margin: float
+    ) -> np.ndarray:
         general = self.section_general[shown]
         general_best = np.full(len(self.article_no), -np.inf, dtype=np.float32)
         sel = eligible & general
         np.maximum.at(general_best, self.group_article[sel], final[sel])
         top = general_best[self.group_article]
-        lift = eligible & ~general & (final < top) & (final >= top - self.ranking.country_margin)
+        lift = eligible & ~general & (final < top) & (final >= top - margin)
         return np.where(lift, top + 1e-4, final)
 
     # -- articles ----------------------------------------------------------------

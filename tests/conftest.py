@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
+SAMPLE_ARTICLES = len([p for p in CORPUS.rglob("*.md") if p.name != "README.md"])  # one file per article and language
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

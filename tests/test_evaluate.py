@@ -57,10 +57,36 @@ def test_eval_cli_on_another_corpus_and_question_file(tmp_path):
     for system in ("usem3 hybrid", "usem3 dense", "bm25"):
         assert any(line.startswith("all") and system in line for line in lines)
     assert any(line.startswith("type=cross") for line in lines)
+    assert any(line.startswith("cat=faq") for line in lines)  # the gold article's category
     assert "3 [en/keyword] 'hull sanding'" in run.stdout  # the deliberate miss is listed
 
     as_json = subprocess.run([sys.executable, "scripts/eval.py", *args, "--json"], cwd=ROOT,
                              capture_output=True, text=True, timeout=300)
-    data = json.loads(as_json.stdout)
+    data = json.loads(as_json.stdout)["q"]  # results per question file
     assert data["usem3 hybrid"]["all"]["R@1"] == pytest.approx(2 / 3)
     assert data["usem3 hybrid"]["lang=de"]["n"] == 1
+
+
+def test_eval_runs_several_question_files_on_their_own_corpora(tmp_path):
+    corpora, files = [], []
+    for name, (article, title, body, question) in {
+        "one": ("zebra", "Zebra care", "## Feeding zebras\n\n1. Bring hay.\n", "what do zebras eat"),
+        "two": ("boat", "Boat care", "## Painting a boat\n\n1. Sand the hull.\n", "how to paint a boat"),
+    }.items():
+        corpus = tmp_path / f"corpus-{name}"
+        write_article(corpus, "en", article, body, title=title)
+        write_article(corpus, "en", "other", "## Other\n\nNothing here.\n", title="Other things")
+        q = tmp_path / f"{name}.jsonl"
+        q.write_text(json.dumps({"id": "1", "q": question, "lang": "en", "gold": [article]}), encoding="utf-8")
+        corpora.append(str(corpus))
+        files.append(str(q))
+    args = ["--questions", *files, "--corpus", *corpora, "--cache", str(tmp_path / "cache"), "--json"]
+    run = subprocess.run([sys.executable, "scripts/eval.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert list(data) == ["one", "two"]
+    assert data["one"]["usem3 hybrid"]["all"]["R@1"] == 1.0 and data["two"]["usem3 hybrid"]["all"]["R@1"] == 1.0
+    three_corpora = ["--questions", *files, "--corpus", *corpora, corpora[0], "--cache", str(tmp_path / "cache")]
+    mismatched = subprocess.run([sys.executable, "scripts/eval.py", *three_corpora], cwd=ROOT,
+                                capture_output=True, text=True, timeout=300)
+    assert mismatched.returncode == 1 and "one per --questions file" in mismatched.stderr

@@ -20,7 +20,7 @@ from qa.index import (
 )
 from qa.ingest import ingest
 
-from .conftest import CORPUS, ROOT, write_article
+from .conftest import CORPUS, ROOT, SAMPLE_ARTICLES, write_article
 
 
 @pytest.fixture
@@ -38,9 +38,10 @@ def test_round_trip(small_corpus, tmp_path, encoder):
     loaded = load_index(tmp_path / "idx", model=encoder.identity)
     assert [s.key for s in loaded.sections] == [s.key for s in built.sections]
     assert loaded.faiss_index.ntotal == built.faiss_index.ntotal
-    assert np.array_equal(loaded.rows, built.rows) and np.array_equal(loaded.article_rows, built.article_rows)
+    assert np.array_equal(loaded.rows, built.rows) and np.array_equal(loaded.row_kind, built.row_kind)
+    assert np.array_equal(loaded.phrasing_section, built.phrasing_section)
     m = loaded.manifest
-    assert m["model"] == encoder.identity and m["dimension"] == 512 and m["format_version"] == 1
+    assert m["model"] == encoder.identity and m["dimension"] == 512 and m["format_version"] == index_mod.FORMAT_VERSION
     assert m["languages"]["de"] == {"articles": 1, "sections": 2}
     assert len(m["corpus_hash"]) == 64 and m["build_time"]
     kaspi = [s for s in loaded.sections if s.title == "Kaspi"][0]
@@ -145,6 +146,8 @@ def test_second_ingest_reuses_cached_embeddings(small_corpus, tmp_path, encoder)
 
 def test_whole_sample_corpus(sample_index_dir):
     m = json.loads((current_build(sample_index_dir) / "manifest.json").read_text())
-    assert m["articles"] == 125
-    assert m["languages"]["ru"]["articles"] == 46
+    files = [p for p in CORPUS.rglob("*.md") if p.name != "README.md"]
+    assert m["articles"] == len(files) == SAMPLE_ARTICLES
+    assert m["languages"]["ru"]["articles"] == len([p for p in files if p.parts[-3] == "ru"])
+    assert m["phrasings"] == sum(len(a.questions) for a in load_corpus(CORPUS).articles) > 0
     assert m["sections"] == sum(v["sections"] for v in m["languages"].values())

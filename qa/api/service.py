@@ -55,7 +55,7 @@ class Service:
                 log.error("new index not loaded, still serving the previous one: %s", e)
             return
         searcher = Searcher(
-            index, self.encoder, Ranking.for_retrieval(s.retrieval, s.answer_threshold), query_cache=s.query_cache
+            index, self.encoder, Ranking.for_retrieval(s.retrieval, s.answer_threshold, s.model), query_cache=s.query_cache
         )
         searcher.search("warm-up")  # first search pays one-off costs (FAISS, BM25, language model)
         with self._lock:

@@ -1,0 +1,154 @@
+"""Choosing the ranking's weights by a procedure, not by hand.
+
+`tune` runs a coordinate search over a small grid of each weight, scoring every
+candidate on several question sets at once (the helpdesk questions and XQuAD: one
+favours meaning, the other exact words, and a default must win on both), then picks
+the answer threshold for the no-answer questions. `leave_one_category_out` checks how
+well that generalises: for each category, the weights are chosen without its
+questions and scored on them, which is how a new section of the portal looks on day
+one. `qa tune` runs both and can write the choice to qa/ranking.json, where
+`Ranking.tuned` reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from .evaluate import NO_ANSWER, System, metrics
+from .search import Ranking
+
+GRID: dict[str, list[float]] = {
+    "lexical_weight": [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5],
+    "lexical_half": [0.0, 1.0, 2.0, 4.0, 8.0, 16.0],
+    "phrase_weight": [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+    "article_weight": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+    "country_margin": [0.0, 0.02, 0.05, 0.1, 0.15],
+}
+TUNED = tuple(GRID) + ("threshold",)
+PASSES = 2
+
+
+@dataclass
+class Split:
+    """The questions of one system that a step may look at (None: all of them)."""
+
+    system: System
+    only: set[str] | None = None
+
+    def metrics(self, ranking: Ranking) -> dict:
+        return metrics(self.system.run(ranking, self.only))
+
+
+def _noanswer_f1(answered_scores: np.ndarray, unanswerable_scores: np.ndarray, threshold: float) -> float:
+    """F1 of `answered: false` when every top score below `threshold` is unanswered."""
+    tp = (unanswerable_scores < threshold).sum()
+    predicted = tp + (answered_scores < threshold).sum()
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / len(unanswerable_scores)
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def _top_scores(split: Split, ranking: Ranking) -> tuple[list, np.ndarray, np.ndarray]:
+    """Outcomes with nothing held back, and the top scores of answerable and of
+    unanswerable questions."""
+    outcomes = split.system.run(replace(ranking, threshold=-np.inf), split.only)
+    answered = np.array([o.top_score for o in outcomes if o.question.gold])
+    unanswerable = np.array([o.top_score for o in outcomes if not o.question.gold])
+    return outcomes, answered, unanswerable
+
+
+def _best_f1(answered: np.ndarray, unanswerable: np.ndarray) -> tuple[float, float]:
+    """(best F1, threshold in the middle of the widest best interval) over the scores."""
+    candidates = np.unique(np.concatenate([answered, unanswerable, [np.inf]]))
+    f1 = np.array([_noanswer_f1(answered, unanswerable, t) for t in candidates])
+    best = np.flatnonzero(f1 >= f1.max() - 1e-9)
+    # Any threshold in (previous score, candidate] gives the same F1: take the middle of
+    # the widest such gap, so that the threshold does not sit on one question's score.
+    gaps = [(candidates[i] - (candidates[i - 1] if i else candidates[i] - 0.05), i) for i in best]
+    _, i = max(gaps, key=lambda g: (np.isfinite(g[0]), g[0]))
+    lower = candidates[i - 1] if i else candidates[i] - 0.05
+    upper = candidates[i] if np.isfinite(candidates[i]) else lower + 0.05
+    return float(f1.max()), round(float((lower + upper) / 2), 3)
+
+
+def objective(splits: list[Split], ranking: Ranking) -> float:
+    """Mean over the sets of their quality: (R@1 + MRR@10) / 2, R@1 being what members
+    see and MRR breaking ties smoothly; for a set with unanswerable questions, the best
+    F1 of `answered: false` any threshold reaches counts as a third term. Each set
+    counts the same, however many questions it has."""
+    scores = []
+    for split in splits:
+        outcomes, answered, unanswerable = _top_scores(split, ranking)
+        m = metrics(outcomes)
+        if not m.get("n"):
+            continue
+        terms = [m["R@1"], m["MRR@10"]]
+        if len(unanswerable):
+            terms.append(_best_f1(answered, unanswerable)[0])
+        scores.append(float(np.mean(terms)))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def choose_threshold(splits: list[Split], ranking: Ranking) -> float:
+    """The threshold that best separates questions the corpus answers from those it
+    cannot (F1 of `answered: false`); unchanged when no set has unanswerable questions."""
+    answered, unanswerable = [], []
+    for split in splits:
+        _, a, u = _top_scores(split, ranking)
+        answered.append(a)
+        unanswerable.append(u)
+    u = np.concatenate(unanswerable)
+    if not len(u):
+        return ranking.threshold
+    return _best_f1(np.concatenate(answered), u)[1]
+
+
+def tune(splits: list[Split], start: Ranking, progress=None) -> Ranking:
+    """Coordinate search: each weight in turn takes the grid value that maximises the
+    objective with the others held, for `PASSES` rounds; then the threshold."""
+    best, best_score = start, objective(splits, start)
+    for _ in range(PASSES):
+        changed = False
+        for name, values in GRID.items():
+            for value in values:
+                candidate = replace(best, **{name: value})
+                score = objective(splits, candidate)
+                if score > best_score + 1e-9:
+                    best, best_score, changed = candidate, score, True
+                if progress is not None:
+                    progress.update(1)
+        if not changed:
+            break
+    return replace(best, threshold=choose_threshold(splits, best))
+
+
+def grid_steps() -> int:
+    return PASSES * sum(len(v) for v in GRID.values())
+
+
+def tuned_values(ranking: Ranking) -> dict:
+    return {k: v for k, v in asdict(ranking).items() if k in TUNED}
+
+
+@dataclass
+class HeldOut:
+    category: str
+    n: int
+    metrics: dict
+    ranking: Ranking
+
+
+def leave_one_category_out(main: System, others: list[System], progress=None) -> list[HeldOut]:
+    """For each category of `main`'s questions: tune on its other categories (and the
+    no-answer questions) plus every question of `others`, score on the held-out one."""
+    categories = sorted({q.category for q in main.questions} - {NO_ANSWER})
+    results = []
+    for category in categories:
+        held = {q.id for q in main.questions if q.category == category}
+        train = [Split(main, {q.id for q in main.questions} - held)] + [Split(s) for s in others]
+        ranking = tune(train, main.searcher.ranking, progress)
+        m = Split(main, held).metrics(ranking)
+        results.append(HeldOut(category, m["n"], m, ranking))
+    return results
