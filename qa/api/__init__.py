@@ -2,7 +2,9 @@
 
 - `ask`: /v1/ask, /v1/articles/{id}, /v1/meta (the search step's public contract)
 - `ops`: /healthz, /readyz
-- `pages`: the demo portal, the agent console, the widget script
+- `pages`: the demo portal, the agent console, the widget script, the favicon
+- `/docs`: Swagger UI, its assets served by the fastapi-offline package (no CDN). No /redoc:
+  ReDoc's bundle loads its logo from the vendor's CDN.
 
 `service.Service` holds the loaded index and encoder. It loads the current index at
 start-up and watches the index folder's `CURRENT` pointer: a new build is swapped in
@@ -19,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from ..config import Settings, get_settings
 from . import ask, ops, pages
@@ -61,7 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if task:
             task.cancel()
 
-    app = FastAPI(
+    # /docs with Swagger UI served from the fastapi-offline package, not a CDN: the service
+    # must work on a server without internet. No online validator badge either.
+    app = FastAPIOffline(
+        redoc_url=None,
+        favicon_url=pages.FAVICON_URL,
+        swagger_ui_parameters={"validatorUrl": None},
         title="helpdesk-qa",
         version="1",
         description="Multilingual search over help-portal articles: step-by-step sections with deep links.",

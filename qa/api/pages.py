@@ -1,4 +1,4 @@
-"""Browser pages router: the demo portal, the agent console and the widget script."""
+"""Browser pages router: the demo portal, the agent console, the widget script and the favicon."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+
+FAVICON_URL = "/favicon.svg"
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,3 +27,11 @@ def agent_console():
 @router.get("/widget.js")
 def widget():
     return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+
+# Every page links /favicon.svg; /favicon.ico answers the browsers' implicit request
+# (pages without a <link rel=icon>, JSON opened in a tab) instead of a 404.
+@router.get(FAVICON_URL)
+@router.get("/favicon.ico")
+def favicon():
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
