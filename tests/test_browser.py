@@ -167,6 +167,8 @@ def test_article_markup_is_shown_as_text_and_never_runs(tmp_path, browser, encod
         "## Steps with <script>window.__xss=2</script> markup\n\n"
         "1. Click <img src=x onerror=\"window.__xss=3\"> here.\n"
         "2. Then [a link](javascript:window.__xss=4) and **bold <b>tag</b>**.\n\n"
+        "| <img src=x onerror=\"window.__xss=6\"> | [cell](javascript:window.__xss=7) |\n|---|---|\n"
+        "| <script>window.__xss=8</script> | **<b>x</b>** |\n\n"
         "<script>window.__xss=5</script>\n"
     )
     write_article(corpus, "en", "hostile", hostile, title="Hostile zebra article")
@@ -193,6 +195,7 @@ def test_article_markup_is_shown_as_text_and_never_runs(tmp_path, browser, encod
                                r.querySelectorAll('a[href^="javascript"]').length]; }"""
         )
         assert counts == [0, 0, 0]
+        assert page.locator("#helpdesk-qa-widget ul.results td", has_text="<script>window.__xss=8</script>").count()
         assert page.evaluate("window.__xss") is None and not dialogs
 
         page.goto(server.url + "/agent")
