@@ -81,7 +81,7 @@ def test_page_works_offline(spec, browser, server):  # noqa: F811
         if spec.query:
             search_box(page).fill(spec.query)
         try:
-            page.locator(spec.ready).first.wait_for(state="attached", timeout=15_000)
+            page.locator(spec.ready).first.wait_for(timeout=15_000)
             rendered = True
         except PlaywrightTimeout:
             rendered = False
