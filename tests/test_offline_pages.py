@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from .conftest import Server
 from .test_browser import ARTIFACTS, browser  # noqa: F401  (the session's Chromium)
 
 pytestmark = pytest.mark.browser
@@ -26,14 +27,16 @@ class Page:
     ready: str  # a selector that exists only once the page's main content has rendered
     query: str = ""  # typed into the page's search box, to exercise the page's own API calls
     optional: bool = False  # built on another branch: skipped while it answers 404
+    admin: bool = False  # opened as the support team: the admin token in the header and in the tab
 
 
+ADMIN_TOKEN = "offline-pages-test-token"
 PAGES = [
     Page("/", "#helpdesk-qa-widget li.result .crumb", query="Passwort vergessen"),
     Page("/?lang=ru", "#helpdesk-qa-widget li.result .crumb", query="как сменить центр"),
     Page("/agent", "#results li .crumb", query="Passwort vergessen"),
     Page("/docs", ".opblock-summary-path[data-path='/v1/ask']"),
-    Page("/insights", "h1", optional=True),
+    Page("/insights", "#kpis .kpi", optional=True, admin=True),
 ]
 
 # Elements whose URL the browser fetches by itself (links to articles are navigation, not fetched).
@@ -42,6 +45,14 @@ FETCHED = """() => [...document.querySelectorAll(
     'link[rel~=stylesheet], link[rel~=icon], link[rel~=preload], link[rel~=modulepreload], link[rel~=manifest]')]
   .map(e => e.src || e.href || e.data)"""
 LOADED = "() => performance.getEntriesByType('resource').map(e => e.name)"
+
+
+@pytest.fixture(scope="module")
+def site(sample_index_dir):
+    """The service with every page enabled (the insights page needs an admin token)."""
+    s = Server(sample_index_dir, extra_env={"HELPDESK_QA_ADMIN_TOKEN": ADMIN_TOKEN})
+    yield s
+    s.stop()
 
 
 def same_host(url: str, origin: str) -> bool:
@@ -56,12 +67,15 @@ def search_box(page):
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.path for p in PAGES])
-def test_page_works_offline(spec, browser, server):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+def test_page_works_offline(spec, browser, site):  # noqa: F811
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if spec.admin else {}
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, extra_http_headers=auth)
+    if spec.admin:  # where the insights page keeps the token it asked for
+        context.add_init_script(f"sessionStorage.setItem('helpdesk-qa-admin-token', '{ADMIN_TOKEN}')")
     blocked, elsewhere, errors = [], [], []
 
     def gate(route):
-        if same_host(route.request.url, server.url):
+        if same_host(route.request.url, site.url):
             route.continue_()
         else:
             blocked.append(route.request.url)
@@ -70,11 +84,11 @@ def test_page_works_offline(spec, browser, server):  # noqa: F811
     context.route("**/*", gate)
     page = context.new_page()
     # Requests that bypass routing (the browser's own favicon fetch) still show up here.
-    page.on("request", lambda r: None if same_host(r.url, server.url) else elsewhere.append(r.url))
+    page.on("request", lambda r: None if same_host(r.url, site.url) else elsewhere.append(r.url))
     page.on("console", lambda m: errors.append(f"console {m.type}: {m.text} {m.location}") if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
     try:
-        response = page.goto(server.url + spec.path)
+        response = page.goto(site.url + spec.path)
         if spec.optional and response.status == 404:
             pytest.skip(f"{spec.path} does not exist on this branch yet")
         assert response.ok, f"{spec.path} answered {response.status}"
@@ -89,7 +103,7 @@ def test_page_works_offline(spec, browser, server):  # noqa: F811
 
         name = spec.path.strip("/").replace("?", "-").replace("=", "-") or "portal"
         page.screenshot(path=str(ARTIFACTS / f"offline-{name}.png"))
-        foreign = [u for u in page.evaluate(FETCHED) + page.evaluate(LOADED) if not same_host(u, server.url)]
+        foreign = [u for u in page.evaluate(FETCHED) + page.evaluate(LOADED) if not same_host(u, site.url)]
         icon = page.evaluate("() => document.querySelector('link[rel~=icon]')?.href")
     finally:
         context.close()
@@ -99,14 +113,14 @@ def test_page_works_offline(spec, browser, server):  # noqa: F811
     assert not foreign, f"{spec.path} points at another host: {foreign}"
     assert not errors, errors
     assert rendered, f"{spec.path}: the main content ({spec.ready}) did not render"
-    assert icon == server.url + "/favicon.svg", f"{spec.path} links the favicon {icon!r}"
+    assert icon == site.url + "/favicon.svg", f"{spec.path} links the favicon {icon!r}"
 
 
-def test_favicon_and_docs_assets_are_served_here(server):
+def test_favicon_and_docs_assets_are_served_here(site):
     for path in ("/favicon.svg", "/favicon.ico"):
-        r = httpx.get(server.url + path)
+        r = httpx.get(site.url + path)
         assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
         assert r.text.lstrip().startswith("<svg")
-    docs = httpx.get(server.url + "/docs").text
+    docs = httpx.get(site.url + "/docs").text
     assert "cdn." not in docs and "fastapi.tiangolo.com" not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs
-    assert httpx.get(server.url + "/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    assert httpx.get(site.url + "/static-offline-docs/swagger-ui-bundle.js").status_code == 200

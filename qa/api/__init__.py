@@ -2,9 +2,7 @@
 
 - `ask`: /v1/ask, /v1/articles/{id}, /v1/meta (the search step's public contract)
 - `ops`: /healthz, /readyz
-- `pages`: the demo portal, the agent console, the widget script, the favicon
-- `/docs`: Swagger UI, its assets served by the fastapi-offline package (no CDN). No /redoc:
-  ReDoc's bundle loads its logo from the vendor's CDN.
+- `pages`: the demo portal, the agent console, the widget script
 
 `service.Service` holds the loaded index and encoder. It loads the current index at
 start-up and watches the index folder's `CURRENT` pointer: a new build is swapped in
@@ -65,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             task.cancel()
 
     # /docs with Swagger UI served from the fastapi-offline package, not a CDN: the service
-    # must work on a server without internet. No online validator badge either.
+    # must work on a server without internet. No online validator badge either. No /redoc:
+    # ReDoc's bundle loads its logo from the vendor's CDN.
     app = FastAPIOffline(
         redoc_url=None,
         favicon_url=pages.FAVICON_URL,

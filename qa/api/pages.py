@@ -9,8 +9,6 @@ from fastapi.responses import FileResponse
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
-FAVICON_URL = "/favicon.svg"
-
 router = APIRouter(include_in_schema=False)
 
 
@@ -27,6 +25,9 @@ def agent_console():
 @router.get("/widget.js")
 def widget():
     return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+
+FAVICON_URL = "/favicon.svg"
 
 
 # Every page links /favicon.svg; /favicon.ico answers the browsers' implicit request
