@@ -15,8 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .conftest import Server
-from .test_browser import ARTIFACTS, browser  # noqa: F401  (the session's Chromium)
+from .conftest import ARTIFACTS, Server
 
 pytestmark = pytest.mark.browser
 
@@ -67,7 +66,7 @@ def search_box(page):
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.path for p in PAGES])
-def test_page_works_offline(spec, browser, site):  # noqa: F811
+def test_page_works_offline(spec, browser, site):
     auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if spec.admin else {}
     context = browser.new_context(viewport={"width": 1280, "height": 860}, extra_http_headers=auth)
     if spec.admin:  # where the insights page keeps the token it asked for

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .test_browser import ARTIFACTS, browser, page  # noqa: F401  (the session's Chromium, a fresh page)
+from .conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +35,7 @@ def search(page, url, query):
 
 
 @pytest.mark.parametrize("lang", TABLES)
-def test_table_section_reads_as_text_in_the_snippet_and_as_a_table_when_expanded(lang, page, server):  # noqa: F811
+def test_table_section_reads_as_text_in_the_snippet_and_as_a_table_when_expanded(lang, page, server):
     query, section, header, first, last = TABLES[lang]
     search(page, f"{server.url}/?lang={lang}", query)
     result = page.locator("#helpdesk-qa-widget li.result", has=page.locator(".crumb", has_text=section)).first
@@ -57,7 +57,7 @@ def test_table_section_reads_as_text_in_the_snippet_and_as_a_table_when_expanded
     result.screenshot(path=str(ARTIFACTS / f"widget-table-{lang}.png"))
 
 
-def test_nested_list_stays_inside_its_step_and_escapes_resolve(page, server):  # noqa: F811
+def test_nested_list_stays_inside_its_step_and_escapes_resolve(page, server):
     search(page, f"{server.url}/?lang=de", "Status meiner Anfrage prüfen")
     result = page.locator("#helpdesk-qa-widget li.result",
                           has=page.locator(".crumb", has_text="So prüfen Sie den Status einer Anfrage")).first
@@ -80,7 +80,7 @@ def test_nested_list_stays_inside_its_step_and_escapes_resolve(page, server):  #
     assert "\\" not in result.locator(".detail").inner_text()
 
 
-def test_markdown_reader_on_edge_cases(page, server):  # noqa: F811
+def test_markdown_reader_on_edge_cases(page, server):
     """The shared reader (widget and agent console) on what the corpus may hold next:
     aligned columns, an escaped pipe, code and a hostile cell; a loose list; a fence."""
     page.goto(server.url + "/agent")
@@ -140,7 +140,7 @@ ALL_TEXT = """() => {
 
 
 @pytest.mark.parametrize("query,lang", [("", "de"), ("?lang=de", "de"), ("?lang=ru", "ru"), ("?lang=en", "en")])
-def test_demo_portal_is_entirely_in_the_chosen_language(query, lang, page, server):  # noqa: F811
+def test_demo_portal_is_entirely_in_the_chosen_language(query, lang, page, server):
     title, headline, tiles, embed, links, launcher = PORTAL[lang]
     page.goto(server.url + "/" + query)
     page.locator("#helpdesk-qa-widget .launcher").wait_for()
