@@ -8,6 +8,7 @@ the service's own favicon. To cover a new page, add one line to PAGES.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.browser
 @dataclass(frozen=True)
 class Page:
     path: str
-    ready: str  # a selector that exists only once the page's main content has rendered
+    ready: str  # a selector that becomes visible only once the page's main content has rendered
     query: str = ""  # typed into the page's search box, to exercise the page's own API calls
     optional: bool = False  # built on another branch: skipped while it answers 404
     admin: bool = False  # opened as the support team: the admin token in the header and in the tab
@@ -100,7 +101,7 @@ def test_page_works_offline(spec, browser, site):
             rendered = False
         page.wait_for_load_state("networkidle")
 
-        name = spec.path.strip("/").replace("?", "-").replace("=", "-") or "portal"
+        name = re.sub(r"[^a-z0-9]+", "-", spec.path.lower()).strip("-") or "portal"
         page.screenshot(path=str(ARTIFACTS / f"offline-{name}.png"))
         foreign = [u for u in page.evaluate(FETCHED) + page.evaluate(LOADED) if not same_host(u, site.url)]
         icon = page.evaluate("() => document.querySelector('link[rel~=icon]')?.href")
