@@ -117,3 +117,51 @@ def write_article(folder: Path, lang: str, article_id: str, body: str, *, title:
 def copy_corpus(dest: Path) -> Path:
     shutil.copytree(CORPUS, dest)
     return dest
+
+
+# -- the browser -----------------------------------------------------------------------
+# One headless Chromium (Debian's, driven by Playwright) for the whole session, shared by
+# every browser test module: Playwright's sync API runs one instance per thread, so a
+# fixture imported into a second module must not start another one.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "artifacts"  # screenshots (git-ignored)
+# As root, without a sandbox; no background traffic, since this machine has no network.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+_chromium: dict = {}
+
+
+def shared_chromium():
+    if "browser" not in _chromium:
+        from playwright.sync_api import sync_playwright
+
+        assert shutil.which("chromium") or (ROOT / CHROMIUM).exists(), "Debian's chromium is missing: .ci/run installs it"
+        _chromium["playwright"] = sync_playwright().start()
+        _chromium["browser"] = _chromium["playwright"].chromium.launch(executable_path=CHROMIUM, args=ARGS,
+                                                                       headless=True)
+    return _chromium["browser"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_chromium():
+    yield
+    if "browser" in _chromium:
+        _chromium.pop("browser").close()
+        _chromium.pop("playwright").stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    ARTIFACTS.mkdir(exist_ok=True)
+    return shared_chromium()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert not errors, errors

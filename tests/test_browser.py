@@ -3,42 +3,13 @@ Playwright). Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from .conftest import ROOT, Server, write_article
+# The browser fixtures live in conftest.py (one Chromium for the whole session); they are
+# re-exported here for modules that import them from this one.
+from .conftest import ARGS, ARTIFACTS, CHROMIUM, Server, browser, page, write_article  # noqa: F401
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "artifacts"
-# As root, without a sandbox; no background traffic, since this machine has no network.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which("chromium") or (ROOT / CHROMIUM).exists(), "Debian's chromium is missing: .ci/run installs it"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert not errors, errors
 
 
 def widget(page):
@@ -167,6 +138,8 @@ def test_article_markup_is_shown_as_text_and_never_runs(tmp_path, browser, encod
         "## Steps with <script>window.__xss=2</script> markup\n\n"
         "1. Click <img src=x onerror=\"window.__xss=3\"> here.\n"
         "2. Then [a link](javascript:window.__xss=4) and **bold <b>tag</b>**.\n\n"
+        "| <img src=x onerror=\"window.__xss=6\"> | [cell](javascript:window.__xss=7) |\n|---|---|\n"
+        "| <script>window.__xss=8</script> | **<b>x</b>** |\n\n"
         "<script>window.__xss=5</script>\n"
     )
     write_article(corpus, "en", "hostile", hostile, title="Hostile zebra article")
@@ -193,6 +166,7 @@ def test_article_markup_is_shown_as_text_and_never_runs(tmp_path, browser, encod
                                r.querySelectorAll('a[href^="javascript"]').length]; }"""
         )
         assert counts == [0, 0, 0]
+        assert page.locator("#helpdesk-qa-widget ul.results td", has_text="<script>window.__xss=8</script>").count()
         assert page.evaluate("window.__xss") is None and not dialogs
 
         page.goto(server.url + "/agent")

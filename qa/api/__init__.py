@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from ..config import Settings, get_settings
 from . import ask, ops, pages
@@ -61,7 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if task:
             task.cancel()
 
-    app = FastAPI(
+    # /docs with Swagger UI served from the fastapi-offline package, not a CDN: the service
+    # must work on a server without internet. No online validator badge either. No /redoc:
+    # ReDoc's bundle loads its logo from the vendor's CDN.
+    app = FastAPIOffline(
+        redoc_url=None,
+        favicon_url=pages.FAVICON_URL,
+        swagger_ui_parameters={"validatorUrl": None},
         title="helpdesk-qa",
         version="1",
         description="Multilingual search over help-portal articles: step-by-step sections with deep links.",

@@ -1,4 +1,4 @@
-"""Browser pages router: the demo portal, the agent console and the widget script."""
+"""Browser pages router: the demo portal, the agent console, the widget script and the favicon."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def agent_console():
 @router.get("/widget.js")
 def widget():
     return FileResponse(STATIC / "widget.js", media_type="text/javascript")
+
+
+FAVICON_URL = "/favicon.svg"
+
+
+# Every page links /favicon.svg; /favicon.ico answers the browsers' implicit request
+# (pages without a <link rel=icon>, JSON opened in a tab) instead of a 404.
+@router.get(FAVICON_URL)
+@router.get("/favicon.ico")
+def favicon():
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")

@@ -55,54 +55,158 @@
     } catch (e) { return null; }
   }
 
-  // Inline Markdown: `code`, **bold**, [text](url). Anything else is literal text.
-  function inline(text, parent) {
-    var re = /(`[^`]+`)|(\*\*[^*]+\*\*)|(\[[^\]]+\]\([^)\s]+\))/g, last = 0, m;
+  // -- Markdown: article text becomes DOM nodes (never HTML) or plain text ----------------
+  // Inline: \escapes, `code`, **bold**, [text](url); a stray ` or ** is dropped. Anything
+  // else, including HTML tags, stays literal text.
+  var INLINE = /\\([!-\/:-@\[-`{-~])|`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\(([^)\s]+)\)|`+|\*\*+/;
+
+  function spans(text, each) {
+    var re = new RegExp(INLINE.source, "g"), last = 0, m;
     while ((m = re.exec(text))) {
-      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
-      var t = m[0];
-      if (m[1]) parent.appendChild(el("code", { text: t.slice(1, -1) }));
-      else if (m[2]) parent.appendChild(el("strong", { text: t.slice(2, -2) }));
-      else {
-        var label = t.slice(1, t.indexOf("](")), href = safeUrl(t.slice(t.indexOf("](") + 2, -1));
-        parent.appendChild(href ? el("a", { href: href, target: "_blank", rel: "noopener", text: label })
-                                : document.createTextNode(label));
-      }
-      last = m.index + t.length;
+      if (m.index > last) each("text", text.slice(last, m.index));
+      if (m[1]) each("text", m[1]);
+      else if (m[2]) each("code", m[2]);
+      else if (m[3]) each("strong", m[3]);
+      else if (m[4]) each("link", m[4], m[5]);
+      last = re.lastIndex;
     }
-    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+    if (last < text.length) each("text", text.slice(last));
+  }
+
+  function inline(text, parent) {
+    spans(text, function (kind, s, url) {
+      if (kind === "text") parent.appendChild(document.createTextNode(s));
+      else if (kind === "code") parent.appendChild(el("code", { text: s }));
+      else if (kind === "strong") parent.appendChild(inline(s, el("strong")));
+      else {
+        var href = safeUrl(url);
+        parent.appendChild(href ? el("a", { href: href, target: "_blank", rel: "noopener", text: plainInline(s) })
+                                : document.createTextNode(plainInline(s)));
+      }
+    });
     return parent;
   }
 
-  // Block Markdown: paragraphs, ### headings, numbered and bulleted lists.
-  function renderMarkdown(md) {
-    var root = el("div", { className: "md" }), list = null, para = null;
-    String(md || "").split("\n").forEach(function (line) {
-      var ol = /^\s{0,3}(\d+)[.)]\s+(.*)$/.exec(line), ul = /^\s{0,3}[-*+]\s+(.*)$/.exec(line);
-      var h = /^#{3,6}\s+(.*)$/.exec(line), cont = /^\s{2,}\S/.test(line);
-      if (ol || ul) {
-        var tag = ol ? "ol" : "ul";
-        if (!list || list.tagName.toLowerCase() !== tag) { list = el(tag); root.appendChild(list); }
-        list.appendChild(inline(ol ? ol[2] : ul[1], el("li")));
-        para = null;
-      } else if (cont && list) {
-        inline(" " + line.trim(), list.lastChild);
-      } else if (h) {
-        root.appendChild(inline(h[1], el("h4"))); list = para = null;
+  function plainInline(text) {
+    var out = "";
+    spans(text, function (kind, s) { out += kind === "strong" ? plainInline(s) : s; });
+    return out;
+  }
+
+  // Blocks: paragraphs, headings, lists (nested by indentation), tables, fenced code.
+  var ITEM = /^(\s*)(\d{1,9}[.)]|[-*+])\s+(.*)$/, RULE = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+  var FENCE = /^\s*(```|~~~)/, ROW = /^\s{0,3}\|/;
+
+  function cells(line) { // "| a | b \| c |" -> ["a", "b \| c"]; inline() resolves the escape
+    var out = [], cur = "", s = line.trim().replace(/^\|/, "");
+    for (var i = 0; i < s.length; i++) {
+      if (s[i] === "\\" && s[i + 1] === "|") { cur += "\\|"; i++; }
+      else if (s[i] === "|") { out.push(cur.trim()); cur = ""; }
+      else cur += s[i];
+    }
+    if (cur.trim()) out.push(cur.trim());
+    return out;
+  }
+
+  function blocks(md) {
+    var lines = String(md || "").replace(/\r\n?/g, "\n").split("\n"), out = [], i = 0, m;
+    while (i < lines.length) {
+      var line = lines[i];
+      if (FENCE.test(line)) {
+        var code = [];
+        while (++i < lines.length && !FENCE.test(lines[i])) code.push(lines[i]);
+        out.push({ type: "code", text: code.join("\n") });
+      } else if (ROW.test(line) && i + 1 < lines.length && lines[i + 1].indexOf("|") >= 0 && RULE.test(lines[i + 1])) {
+        var t = { type: "table", head: cells(line), rows: [], align: cells(lines[i + 1]).map(function (c) {
+          return /^:-+:$/.test(c) ? "center" : /-:$/.test(c) ? "right" : "";
+        }) };
+        for (i += 2; i < lines.length && ROW.test(lines[i]); i++) t.rows.push(cells(lines[i]));
+        out.push(t);
+        continue;
+      } else if ((m = ITEM.exec(line))) {
+        out.push({ type: "item", indent: m[1].length, content: m[1].length + m[2].length + 1,
+          ordered: /\d/.test(m[2]), start: parseInt(m[2], 10), text: m[3] });
+      } else if ((m = /^\s{0,3}#{1,6}\s+(.*?)[\s#]*$/.exec(line))) {
+        out.push({ type: "heading", text: m[1] });
       } else if (!line.trim()) {
-        list = para = null;
-      } else if (para) {
-        inline(" " + line.trim(), para);
+        out.push({ type: "blank" });
       } else {
-        para = inline(line.trim(), el("p")); root.appendChild(para); list = null;
+        out.push({ type: "text", indent: /^\s*/.exec(line)[0].length, text: line.trim().replace(/^>\s?/, "") });
       }
+      i++;
+    }
+    return out;
+  }
+
+  function table(b) {
+    function row(values, tag) {
+      return el("tr", {}, b.head.map(function (_, i) {
+        var cell = inline(values[i] || "", el(tag, tag === "th" ? { scope: "col" } : {}));
+        if (b.align[i]) cell.style.textAlign = b.align[i];
+        return cell;
+      }));
+    }
+    return el("div", { className: "table" }, [el("table", {}, [
+      el("thead", {}, [row(b.head, "th")]),
+      el("tbody", {}, b.rows.map(function (r) { return row(r, "td"); }))
+    ])]);
+  }
+
+  function renderMarkdown(md) {
+    var root = el("div", { className: "md" }), stack = [], para = null, gap = false;
+    function top() { return stack[stack.length - 1]; }
+    blocks(md).forEach(function (b) {
+      if (b.type === "item") {
+        while (stack.length && b.indent < top().indent) stack.pop();
+        var tag = b.ordered ? "ol" : "ul", cur = top(), parent = root;
+        if (cur && b.indent >= cur.content) parent = cur.list.lastChild; // nested in the item above
+        else if (cur && cur.list.tagName.toLowerCase() === tag) parent = null; // the same list goes on
+        else if (cur) { parent = cur.list.parentNode; stack.pop(); } // same level, other kind of list
+        if (parent) {
+          var list = el(tag, b.ordered && b.start !== 1 ? { start: String(b.start) } : {});
+          parent.appendChild(list);
+          stack.push({ list: list, indent: b.indent, content: b.content });
+        }
+        para = inline(b.text, el("li"));
+        top().list.appendChild(para);
+      } else if (b.type === "text" && para) {
+        inline(" " + b.text, para); // a continuation line
+      } else if (b.type === "text") {
+        var inItem = gap && stack.length && b.indent > top().indent;
+        if (!inItem) stack = [];
+        para = inline(b.text, el("p"));
+        (inItem ? top().list.lastChild : root).appendChild(para);
+      } else if (b.type === "blank") {
+        para = null;
+      } else {
+        stack = [];
+        para = null;
+        root.appendChild(b.type === "table" ? table(b) : b.type === "code" ? el("pre", { text: b.text })
+                                                     : inline(b.text, el("h4")));
+      }
+      gap = b.type === "blank";
     });
     return root;
   }
 
+  // Plain text for snippets and copied answers: no Markdown syntax left. A table reads
+  // "cell – cell; cell – cell." (its body rows; the header is for the expanded view).
   function plain(md) {
-    return String(md || "").replace(/`([^`]*)`/g, "$1").replace(/\*\*([^*]*)\*\*/g, "$1")
-      .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1").replace(/^\s*(\d+[.)]|[-*+]|#+)\s+/gm, "").replace(/\s+/g, " ").trim();
+    return blocks(md).map(function (b) {
+      if (b.type === "blank") return "";
+      if (b.type !== "table") return plainInline(b.text);
+      return (b.rows.length ? b.rows : [b.head]).map(function (r) {
+        return r.map(plainInline).filter(Boolean).join(" – ");
+      }).join("; ") + ".";
+    }).join(" ").replace(/\s+/g, " ").trim();
+  }
+
+  // The first ~160 characters of plain text, cut between words.
+  function snippet(md) {
+    var text = plain(md);
+    if (text.length <= 160) return text;
+    var cut = text.lastIndexOf(" ", 160);
+    return text.slice(0, cut > 100 ? cut : 160).replace(/[\s,;:–-]+$/, "") + "…";
   }
 
   function ask(params, signal) {
@@ -147,6 +251,7 @@
     ".note{font-size:12px;color:#8a4b00;margin-top:4px}",
     ".detail{margin-top:8px;border-top:1px solid #e3e7ee;padding-top:8px;cursor:auto}",
     ".md ol,.md ul{padding-left:22px;margin:6px 0}.md p{margin:6px 0}.md h4{margin:8px 0 4px;font-size:14px}",
+    ".md .table{overflow-x:auto;margin:6px 0}.md table{border-collapse:collapse;font-size:13px}.md th,.md td{border:1px solid #d5dbe4;padding:4px 6px;text-align:left;vertical-align:top}.md th{background:#f1f4f8}.md pre{white-space:pre-wrap;background:#eef1f5;padding:6px;border-radius:4px}",
     "code{background:#eef1f5;padding:0 3px;border-radius:3px;font-family:ui-monospace,monospace;font-size:13px}",
     "a{color:#0b5cad}",
     ".empty{padding:12px 14px}"
@@ -237,7 +342,7 @@
     results.forEach(function (r, i) {
       var li = el("li", { className: "result", role: "option", id: "hqa-r" + i, "aria-selected": "false", "aria-expanded": "false" }, [
         el("div", { className: "crumb", text: r.article_title + (r.section_title !== r.article_title ? " › " + r.section_title : "") }),
-        el("div", { className: "snippet", text: plain(r.text).slice(0, 160) + (plain(r.text).length > 160 ? "…" : "") }),
+        el("div", { className: "snippet", text: snippet(r.text) }),
         r.available_languages.indexOf(lang) < 0
           ? el("div", { className: "note", text: T.onlyIn + " " + (LANG_NAMES[lang][r.lang] || r.lang) }) : null,
         badges(r)
