@@ -173,13 +173,13 @@ def _print_loco(systems: dict, label: str, as_json: bool) -> int:
 
     from tqdm import tqdm
 
-    from .tuning import grid_steps, leave_one_category_out, tuned_values
+    from .tuning import LOCO_PASSES, grid_steps, leave_one_category_out, tuned_values
 
     names = list(systems)
     main = systems[names[0]][label]
     others = [systems[n][label] for n in names[1:]]
     categories = {q.category for q in main.questions} - {"none"}
-    with tqdm(total=grid_steps() * len(categories), desc="leave-one-category-out", disable=as_json) as bar:
+    with tqdm(total=grid_steps(LOCO_PASSES) * len(categories), desc="leave-one-category-out", disable=as_json) as bar:
         results = leave_one_category_out(main, others, bar)
     if as_json:
         print(json.dumps([{"category": r.category, **r.metrics, "weights": tuned_values(r.ranking)} for r in results], indent=2))

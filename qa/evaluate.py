@@ -68,6 +68,7 @@ class Outcome:
     answered: bool
     top_score: float
     top_title: str
+    confidence: float = 0.0
 
     @property
     def rank(self) -> int | None:
@@ -109,6 +110,7 @@ class System:
                     answered=result.answered,
                     top_score=top.score if top else 0.0,
                     top_title=f"{top.article.title} › {top.section.title}" if top else "",
+                    confidence=result.confidence,
                 )
             )
         return outcomes
@@ -178,12 +180,12 @@ def misses(outcomes: list[Outcome]) -> list[str]:
         if q.gold and o.rank != 1:
             lines.append(
                 f"{q.id} [{q.lang}/{q.type}] {q.q!r}: gold {q.gold} at rank {o.rank or '>10'}; "
-                f"first: {o.ranked_articles[:1]} {o.top_title!r} ({o.top_score:.3f})"
+                f"first: {o.ranked_articles[:1]} {o.top_title!r} ({o.top_score:.3f}, confidence {o.confidence:.3f})"
             )
         elif not q.gold and o.answered:
-            lines.append(f"{q.id} [{q.lang}/noanswer] {q.q!r}: answered with {o.top_title!r} ({o.top_score:.3f})")
+            lines.append(f"{q.id} [{q.lang}/noanswer] {q.q!r}: answered with {o.top_title!r} (confidence {o.confidence:.3f})")
         elif q.gold and not o.answered:
-            lines.append(f"{q.id} [{q.lang}/{q.type}] {q.q!r}: right article but answered=false ({o.top_score:.3f})")
+            lines.append(f"{q.id} [{q.lang}/{q.type}] {q.q!r}: right article but answered=false (confidence {o.confidence:.3f})")
     return lines
 
 

@@ -36,6 +36,7 @@ class IngestReport:
             f"Index written to {self.folder}",
             f"  articles: {m['articles']} ({per_lang('articles')})",
             f"  sections: {m['sections']} ({per_lang('sections')})",
+            f"  phrasings: {m.get('phrasings', 0)} member questions; synonyms: {m.get('synonym_groups', 0)} groups",
             f"  vectors:  {m['vectors']} ({m['embedded']} embedded now, {m['vectors'] - m['embedded']} from cache)",
             f"  model:    {m['model']} ({m['dimension']} dims)",
             f"  articles missing a translation: {len(self.missing_translations)}",
@@ -43,7 +44,7 @@ class IngestReport:
         for article_id, langs in sorted(self.missing_translations.items()):
             lines.append(f"    {article_id}: no {', '.join(langs)}")
         if self.errors:
-            lines.append(f"  skipped {len(self.errors)} malformed file(s):")
+            lines.append(f"  skipped {len(self.errors)} malformed file(s) or entries:")
             lines.extend(f"    {e}" for e in self.errors)
         lines.append(f"  took {self.seconds:.1f} s")
         return "\n".join(lines)

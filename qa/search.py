@@ -54,7 +54,8 @@ class Ranking:
     steps_bonus: float = 0.03  # the product answers with step-by-step sections
     dense: bool = True
     lexical: bool = True
-    threshold: float = 0.31
+    threshold: float = 0.31  # minimum confidence for answered=true
+    answer_half: float = 16.0  # damping of lexical evidence in the confidence (see Searcher._confidence)
     bm25_threshold: float = 0.5  # `threshold` when ranking by BM25 alone
     per_article: int = 2
 
@@ -121,6 +122,7 @@ class SearchResult:
     answered: bool
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
+    confidence: float = 0.0  # what `answered` compares with the threshold
 
 
 class Searcher:
@@ -306,12 +308,14 @@ class Searcher:
         top = np.argpartition(-final, n_candidates - 1)[:n_candidates] if n_candidates else np.array([], int)
         top = sorted(top, key=lambda g: (-final[g], -before[g]))
         hits: list[Hit] = []
+        top_groups: list[int] = []
         per: dict[int, int] = defaultdict(int)
         for g in top:
             a = self.group_article[g]
             if per[a] >= per_article:
                 continue
             per[a] += 1
+            top_groups.append(int(g))
             section = self.index.sections[shown[g]]
             hits.append(
                 Hit(
@@ -324,8 +328,21 @@ class Searcher:
             if len(hits) >= limit:
                 break
         sig.timings["rank_ms"] = (time.perf_counter() - t) * 1000
-        answered = bool(hits) and hits[0].score >= r.threshold
-        return SearchResult(question, sig.query_lang, answered, hits, sig.timings)
+        confidence = self._confidence(sig, r, top_groups[0]) if hits else 0.0
+        return SearchResult(question, sig.query_lang, confidence >= r.threshold, hits, sig.timings, confidence)
+
+    def _confidence(self, sig: Signals, r: Ranking, group: int) -> float:
+        """The top result's score with its lexical evidence taken in absolute terms
+        (damped by `answer_half` instead of `lexical_half`). Ranking wants lexical
+        evidence relative to the question's best match, so that a rare exact word
+        counts fully; "is there an answer at all" wants it absolute, so that a stray
+        match of a common word does not make a nonsense question look answered."""
+        if r.answer_half != r.lexical_half:
+            group_score, article_score = self.fuse(sig, replace(r, lexical_half=r.answer_half))
+        else:
+            group_score, article_score = self.fuse(sig, r)
+        a = self.group_article[group]
+        return round(float((1 - r.article_weight) * group_score[group] + r.article_weight * article_score[a]), 4)
 
     def _lift_country_sections(
         self, final: np.ndarray, eligible: np.ndarray, shown: np.ndarray, margin: float
