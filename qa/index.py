@@ -435,6 +435,13 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
     )
 
 
+def _age(folder: Path) -> tuple[str, float]:
+    """Sort key, newest last: the folder name's time (one-second resolution), then
+    the manifest's mtime."""
+    manifest = folder / "manifest.json"
+    return folder.name[:21], manifest.stat().st_mtime if manifest.exists() else 0.0
+
+
 def load_newest_intact(root: Path | str, model: str | None = None) -> tuple[Index, Path, list[str]]:
     """The current build, or else the newest other build in `root` that loads cleanly
     (`save_index` keeps the last ones), its folder, and why each newer build was
@@ -448,7 +455,7 @@ def load_newest_intact(root: Path | str, model: str | None = None) -> tuple[Inde
     except IndexError_ as e:
         first, refused = e, [str(e)]
     pointer = (root / CURRENT).read_text().strip()
-    for folder in sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != pointer), reverse=True):
+    for folder in sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != pointer), key=_age, reverse=True):
         try:
             return load_build(folder, model), folder, refused
         except IndexError_ as e:
