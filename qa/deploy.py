@@ -8,9 +8,11 @@ talks HTTP to them):
 - starts N `qa serve` replicas on their own ports, all on one shared index folder
   (each picks a new build up within `reload_interval`), and restarts a replica
   that dies (nginx routes around it meanwhile);
-- SIGHUP: rolling restart, one replica at a time: it leaves the upstream (nginx
-  reload, old nginx workers finish their requests), then gets SIGTERM (uvicorn lets
-  in-flight requests finish), a new one starts, and rejoins once ready;
+- SIGHUP: rolling restart, one replica at a time: SIGTERM (uvicorn closes its port
+  first, so nginx routes new requests to the others, and lets in-flight requests
+  finish), a new one starts, and rejoins once ready;
+- SIGUSR1 / SIGUSR2: add a replica on the next port (joins once ready) / remove
+  the last one; both rewrite the upstream and reload nginx;
 - SIGTERM / Ctrl-C: nginx stops first (graceful: finishes in-flight requests),
   then the replicas; everything is gone when the command returns.
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 from .config import ROOT
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+FAIL_TIMEOUT = 2.0  # seconds nginx skips a replica after a failed attempt
 log = logging.getLogger("qa.deploy")
 
 
@@ -75,7 +78,8 @@ def content_security_policy() -> str:
 def render_nginx(listen: int, ports: list[int], down: set[int] = frozenset(), rate: float = 20, burst: int = 40) -> str:
     """The nginx configuration for replicas on `ports` (those in `down` marked down)."""
     servers = "\n".join(
-        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s{' down' if p in down else ''};" for p in ports
+        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout={FAIL_TIMEOUT:g}s{' down' if p in down else ''};"
+        for p in ports
     )
     # As root, nginx would switch its workers to `nobody`, who cannot read a private
     # run folder; the workers run as the user who runs `qa deploy`.
@@ -147,6 +151,7 @@ class Deployment:
         self.nginx: subprocess.Popen | None = None
         self._stop = False
         self._rolling = False
+        self._scale = 0  # replicas to add (>0) or remove (<0), from SIGUSR1 / SIGUSR2
 
     # -- replicas ------------------------------------------------------------------
     def start_replica(self, r: Replica) -> None:
@@ -250,15 +255,40 @@ class Deployment:
         self.start_nginx()
 
     def rolling_restart(self) -> None:
+        """One replica at a time. Without an nginx reload: SIGTERM makes uvicorn close
+        the listening socket first, so nginx gets "connection refused" for it, sends
+        the request to another replica (nothing was sent, so whatever the method) and
+        skips it for fail_timeout, while its in-flight requests finish. (A reload would
+        close idle client keep-alive connections, which a client can see as an error.)"""
         for r in self.replicas:
-            r.down = True
-            self.reload_nginx()
             self.stop_replica(r)
             self.start_replica(r)
             self.wait_ready(r)
-            r.down = False
-            self.reload_nginx()
+            # nginx retries it after fail_timeout; until then it counts as failed, and
+            # with every replica failed nginx would answer 502.
+            time.sleep(FAIL_TIMEOUT + 0.5)
             log.info("replica %d: restarted and back in the upstream", r.number)
+
+    def add_replica(self) -> None:
+        """One more replica on the next port; it joins the upstream once ready."""
+        r = Replica(len(self.replicas) + 1, max(r.port for r in self.replicas) + 1, down=True)
+        self.replicas.append(r)
+        self.start_replica(r)
+        self.wait_ready(r)
+        r.down = False
+        self.reload_nginx()
+        log.info("replica %d: added on port %d", r.number, r.port)
+
+    def remove_replica(self) -> None:
+        """The last replica stops (leaving the upstream as in a rolling restart), then
+        the upstream is rewritten without it."""
+        if len(self.replicas) <= 1:
+            log.warning("not removing the last replica")
+            return
+        r = self.replicas.pop()
+        self.stop_replica(r)
+        self.reload_nginx()
+        log.info("replica %d: removed", r.number)
 
     def supervise(self) -> None:
         """Restart replicas that exit (at most once a second each) until asked to stop."""
@@ -266,6 +296,12 @@ class Deployment:
             if self._rolling:
                 self._rolling = False
                 self.rolling_restart()
+            while self._scale > 0 and not self._stop:
+                self._scale -= 1
+                self.add_replica()
+            while self._scale < 0 and not self._stop:
+                self._scale += 1
+                self.remove_replica()
             for r in self.replicas:
                 if r.proc is not None and r.proc.poll() is not None and time.time() - r.started_at > 1:
                     log.warning("replica %d: exited with %s, restarting", r.number, r.proc.returncode)
@@ -296,15 +332,20 @@ class Deployment:
     def request_rolling_restart(self, *_) -> None:
         self._rolling = True
 
+    def request_scale(self, signum, _frame) -> None:
+        self._scale += 1 if signum == signal.SIGUSR1 else -1
+
     def run(self) -> None:
+        signal.signal(signal.SIGUSR1, self.request_scale)
+        signal.signal(signal.SIGUSR2, self.request_scale)
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_rolling_restart)
         try:
             self.up()
             if not self._stop:
-                log.info("up: http://127.0.0.1:%d  (SIGHUP %d: rolling restart; SIGTERM/Ctrl-C: stop)",
-                         self.listen, os.getpid())
+                log.info("up: http://127.0.0.1:%d  (to pid %d: SIGHUP rolling restart, SIGUSR1 add a replica, "
+                         "SIGUSR2 remove one, SIGTERM/Ctrl-C stop)", self.listen, os.getpid())
                 self.supervise()
         finally:
             self.down()

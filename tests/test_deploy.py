@@ -82,7 +82,7 @@ class Deployment:
     def __init__(self, run_dir: Path, index_dir: Path, replicas: int = 2, rate: float = 100000, burst: int = 100000):
         self.run_dir = run_dir
         self.port = free_port()
-        base = free_port_range(replicas)
+        base = free_port_range(replicas + 1)  # + 1: room for SIGUSR1's extra replica
         self.ports = [base + n for n in range(replicas)]
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, HELPDESK_QA_INDEX_DIR=str(index_dir), HELPDESK_QA_RELOAD_INTERVAL=str(RELOAD_INTERVAL))
@@ -145,8 +145,13 @@ class Load:
     """GET /v1/ask through nginx from a few keep-alive clients until `stop()`, bounded
     by `seconds` and `max_requests` whatever happens."""
 
-    def __init__(self, url: str, clients: int = 3, seconds: float = 90, max_requests: int = 30000, pause: float = 0.005):
+    def __init__(self, url: str, clients: int = 3, seconds: float = 90, max_requests: int = 30000, pause: float = 0.005,
+                 retry_closed_keepalive: bool = False):
         self.url, self.seconds, self.max_requests, self.pause = url, seconds, max_requests, pause
+        # What browsers do (RFC 9110 9.2.2): a GET on a reused keep-alive connection
+        # that the server closed without answering is sent again, once.
+        self.retry_closed_keepalive = retry_closed_keepalive
+        self.retried = 0
         self.results: list[tuple[float, int | str]] = []  # (time, status or error)
         self._stop = threading.Event()
         self._count = itertools.count()
@@ -160,8 +165,16 @@ class Load:
         questions = itertools.cycle(QUESTIONS[n % len(QUESTIONS):] + QUESTIONS[: n % len(QUESTIONS)])
         with httpx.Client(base_url=self.url, timeout=15) as client:
             while not self._stop.is_set() and time.time() < deadline and next(self._count) < self.max_requests:
+                question = next(questions)
                 try:
-                    outcome: int | str = client.get("/v1/ask", params={"q": next(questions)}).status_code
+                    try:
+                        outcome: int | str = client.get("/v1/ask", params={"q": question}).status_code
+                    except httpx.RemoteProtocolError:
+                        if not self.retry_closed_keepalive:
+                            raise
+                        with self._lock:
+                            self.retried += 1
+                        outcome = client.get("/v1/ask", params={"q": question}).status_code
                 except httpx.HTTPError as e:
                     outcome = f"{type(e).__name__}: {e}"
                 with self._lock:
@@ -344,6 +357,37 @@ def test_rolling_restart_leaves_upstream_first_and_finishes_in_flight_requests(d
     finally:
         results = load.stop()
     print(f"rolling restart: {len(results)} requests, {len(load.failures())} failed")
+    assert len(results) > 50 and not load.failures(), load.failures()[:5]
+
+
+def _wait(what, condition, timeout: float, deployment: Deployment) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            pytest.fail(f"{what} not within {timeout} s: {deployment.log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
+
+
+@needs_nginx
+def test_add_and_remove_a_replica_under_load(deployment):
+    """SIGUSR1: a replica on the next port joins once ready and gets traffic;
+    SIGUSR2: it stops and leaves the upstream. Both reload nginx, which closes idle
+    client keep-alive connections: a client that, like a browser, sends a GET again
+    on such a connection sees no failure."""
+    port = max(deployment.ports) + 1
+    load = Load(deployment.url, retry_closed_keepalive=True)
+    try:
+        os.kill(deployment.proc.pid, signal.SIGUSR1)
+        _wait("the new replica", lambda: f"added on port {port}" in deployment.log_path.read_text(), 90, deployment)
+        _wait("traffic to it", lambda: any(f"upstream=127.0.0.1:{port} " in line
+                                           for line in deployment.access_log()[-300:]), 15, deployment)
+        os.kill(deployment.proc.pid, signal.SIGUSR2)
+        _wait("its removal", lambda: "removed" in deployment.log_path.read_text()
+              and deployment.replica_pid(port) is None, 60, deployment)
+    finally:
+        results = load.stop()
+    print(f"add + remove a replica: {len(results)} requests, {len(load.failures())} failed, "
+          f"{load.retried} sent again after nginx's reload closed the keep-alive connection")
     assert len(results) > 50 and not load.failures(), load.failures()[:5]
 
 
