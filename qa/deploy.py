@@ -88,7 +88,8 @@ def render_nginx(listen: int, ports: list[int], down: set[int] = frozenset(), ra
         "user": user,
         "servers": servers,
         "listen": f"127.0.0.1:{listen}",
-        "rate": f"{rate:g}",
+        # nginx takes whole requests per second or per minute.
+        "rate": f"{int(rate)}r/s" if rate >= 1 and rate == int(rate) else f"{max(1, round(rate * 60))}r/m",
         "burst": str(burst),
         "csp": content_security_policy(),
     }
