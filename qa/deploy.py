@@ -207,11 +207,11 @@ class Deployment:
 
     def start_nginx(self) -> None:
         config = self.write_config()
-        self.nginx = subprocess.Popen(
-            [self.nginx_bin, "-p", f"{self.run_dir}/", "-e", "logs/error.log", "-c", str(config)],
-            stdout=subprocess.DEVNULL, stderr=open(self.run_dir / "logs" / "nginx.stderr", "a"),
-            preexec_fn=_die_with_parent,
-        )
+        with open(self.run_dir / "logs" / "nginx.stderr", "a") as stderr:
+            self.nginx = subprocess.Popen(
+                [self.nginx_bin, "-p", f"{self.run_dir}/", "-e", "logs/error.log", "-c", str(config)],
+                stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=_die_with_parent,
+            )
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.nginx.poll() is not None:
