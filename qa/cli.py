@@ -66,7 +66,26 @@ def cmd_serve(args) -> int:
 
     url = f"http://{args.host}:{args.port}"
     print(f"helpdesk-qa on {url}  (demo portal: {url}/  agent console: {url}/agent  API docs: {url}/docs)")
-    serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log)
+    serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log,
+          drain_seconds=get_settings().drain_seconds)
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    import logging
+
+    from .deploy import Deployment, find_nginx, render_nginx
+
+    ports = [args.replica_port + n for n in range(args.replicas)]
+    if args.action == "render":
+        print(render_nginx(args.port, ports, rate=args.rate, burst=args.burst))
+        return 0
+    if not find_nginx():
+        print("error: nginx not found: apt-get install -y nginx", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)  # imported for the pages' CSP hashes
+    Deployment(args.run_dir, args.port, ports, rate=args.rate, burst=args.burst).run()
     return 0
 
 
@@ -308,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info")
     p.add_argument("--no-access-log", action="store_true")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("deploy", help="nginx in front of N replicas on this machine (docs/deploy.md)")
+    p.add_argument("action", choices=["up", "render"], help="up: run until SIGTERM/Ctrl-C; render: print the nginx config")
+    p.add_argument("--replicas", type=int, default=2, help="qa serve processes (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8080, help="nginx listens on 127.0.0.1:PORT (default: %(default)s)")
+    p.add_argument("--replica-port", type=int, default=8101, help="first replica's port (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=20, help="requests/s per client address on /v1/* (default: %(default)s)")
+    p.add_argument("--burst", type=int, default=40, help="burst above the rate before 429 (default: %(default)s)")
+    p.add_argument("--run-dir", type=Path, default=Path("run"), help="config, logs, pid files (default: %(default)s)")
+    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("ask", help="print the best sections for a question")
     p.add_argument("question")

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     reload_interval: float = Field(
         2.0, description="Seconds between checks for a new index build (0 = never reload)"
     )
+    drain_seconds: float = Field(
+        0.0, description="On SIGTERM, answer /readyz with 503 for this long before closing the port"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1

@@ -457,7 +457,10 @@ def current_build(root: Path | str) -> Path:
 
 
 def read_manifest(root: Path | str) -> dict:
-    folder = current_build(root)
+    return _build_manifest(current_build(root))
+
+
+def _build_manifest(folder: Path) -> dict:
     try:
         return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -467,8 +470,12 @@ def read_manifest(root: Path | str) -> dict:
 def load_index(root: Path | str, model: str | None = None, verify: bool = True) -> Index:
     """Load the current build. `model` is the encoder identity the caller will query
     with: vectors from another model would give wrong results, so that is an error."""
-    folder = current_build(root)
-    manifest = read_manifest(root)
+    return load_build(current_build(root), model, verify)
+
+
+def load_build(folder: Path, model: str | None = None, verify: bool = True) -> Index:
+    """Load one build folder (see `load_index`)."""
+    manifest = _build_manifest(folder)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexCorrupt(
             f"{folder} has format version {manifest.get('format_version')}, this program reads "
@@ -515,3 +522,31 @@ def load_index(root: Path | str, model: str | None = None, verify: bool = True) 
         phrasing_section=phrasing_section,
         synonyms=synonyms,
     )
+
+
+def _age(folder: Path) -> tuple[str, float]:
+    """Sort key, newest last: the folder name's time (one-second resolution), then
+    the manifest's mtime."""
+    manifest = folder / "manifest.json"
+    return folder.name[:21], manifest.stat().st_mtime if manifest.exists() else 0.0
+
+
+def load_newest_intact(root: Path | str, model: str | None = None) -> tuple[Index, Path, list[str]]:
+    """The current build, or else the newest other build in `root` that loads cleanly
+    (`save_index` keeps the last ones), its folder, and why each newer build was
+    refused. Raises the current build's error when no build loads."""
+    root = Path(root)
+    try:
+        folder = current_build(root)
+        return load_build(folder, model), folder, []
+    except IndexNotFound:
+        raise
+    except IndexError_ as e:
+        first, refused = e, [str(e)]
+    pointer = (root / CURRENT).read_text().strip()
+    for folder in sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != pointer), key=_age, reverse=True):
+        try:
+            return load_build(folder, model), folder, refused
+        except IndexError_ as e:
+            refused.append(str(e))
+    raise first

