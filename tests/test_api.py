@@ -77,6 +77,15 @@ def test_country_section_ranks_above_the_general_one_of_its_article(api):
     assert "AT" in delivery[0]["countries"]
 
 
+def test_country_lift_never_buries_an_on_point_general_section(api):
+    body = api.post("/v1/ask", json={"question": "my parcel never arrived", "country": "DE", "limit": 5}).json()
+    top = body["results"][0]
+    assert (top["article_id"], top["countries"]) == ("ord-tracking", ["ALL"])
+    assert "not arrived" in top["section_title"]
+    dhl = [r for r in body["results"] if "DHL" in r["section_title"]]
+    assert not dhl or body["results"].index(dhl[0]) > 0
+
+
 def test_nonsense_gets_no_answer_and_the_support_pointer(api):
     for question, lang in [("who won the football world cup", "en"), ("посоветуй хороший сериал", "ru")]:
         body = api.post("/v1/ask", json={"question": question}).json()
