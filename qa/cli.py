@@ -1,4 +1,4 @@
-"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, bench)."""
+"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, bench, report)."""
 
 from __future__ import annotations
 
@@ -58,11 +58,32 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .server import serve
+    from .server import prepare_metrics_dir, remove_metrics_dir, serve
 
     url = f"http://{args.host}:{args.port}"
     print(f"helpdesk-qa on {url}  (demo portal: {url}/  agent console: {url}/agent  API docs: {url}/docs)")
-    serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log)
+    metrics_dir = prepare_metrics_dir()  # before any worker imports prometheus-client
+    try:
+        serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log)
+    finally:
+        remove_metrics_dir(metrics_dir)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .insights import overview, parse_since, to_csv, to_text
+    from .store import StoreError, open_store
+
+    s = get_settings()
+    try:
+        seconds = parse_since(args.since)
+        store = open_store(s.database_url, s.data_dir)
+        embed = None if args.no_grouping else _encoder(s.model).encode_queries
+        report = overview(store, seconds, embed, limit=args.limit)
+    except (ValueError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(to_csv(report) if args.csv else to_text(report), end="" if args.csv else "\n")
     return 0
 
 
@@ -197,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info")
     p.add_argument("--no-access-log", action="store_true")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("report", help="the insights overview of the event store (questions, gaps, feedback)")
+    p.add_argument("--since", default="7d", help="how far back: 7d, 24h, 2w (default: %(default)s)")
+    p.add_argument("--csv", action="store_true", help="CSV instead of text")
+    p.add_argument("--limit", type=int, default=15, help="rows per list (default: %(default)s)")
+    p.add_argument("--no-grouping", action="store_true", help="group unanswered questions by exact text only (no model)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("ask", help="print the best sections for a question")
     p.add_argument("question")

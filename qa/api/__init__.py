@@ -3,6 +3,8 @@
 - `ask`: /v1/ask, /v1/articles/{id}, /v1/meta (the search step's public contract)
 - `ops`: /healthz, /readyz
 - `pages`: the demo portal, the agent console, the widget script
+- `feedback`: /v1/feedback, /v1/feedback/opened (events beside the flow, `recording`)
+- `insights`: /insights and /v1/insights (admin token); `metrics`: /metrics
 
 `service.Service` holds the loaded index and encoder. It loads the current index at
 start-up and watches the index folder's `CURRENT` pointer: a new build is swapped in
@@ -21,7 +23,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from ..config import Settings, get_settings
-from . import ask, ops, pages
+from .. import accesslog
+from ..metrics import MetricsMiddleware
+from . import ask, feedback, insights, metrics, ops, pages, recording
 from .service import Service, log
 
 __all__ = ["create_app"]
@@ -47,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(service.load)
+        recording.start(app, settings)
 
         async def watch():
             while True:
@@ -60,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if task:
             task.cancel()
+        recording.stop(app)
 
     app = FastAPI(
         title="helpdesk-qa",
@@ -74,9 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type"],
     )
+    app.add_middleware(MetricsMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(ask.router)
     app.include_router(ops.router)
+    app.include_router(feedback.router)
+    app.include_router(insights.router)
+    app.include_router(metrics.router)
+    accesslog.install()
     if pages.STATIC.is_dir():
         app.include_router(pages.router)
     return app

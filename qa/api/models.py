@@ -82,12 +82,36 @@ class SupportPointer(BaseModel):
 
 
 class AskResponse(BaseModel):
+    query_id: str = Field(..., description="Unguessable id of this question: send it with feedback")
     query: str
     query_lang: str = Field(..., description="ru, de, en, or unknown")
     answered: bool
     results: list[Result]
     support: SupportPointer | None = Field(None, description="Where to turn when answered is false")
     took_ms: float
+
+
+QUERY_ID = r"^[0-9a-f]{32}$"
+
+
+class OpenedRequest(BaseModel):
+    query_id: str = Field(..., pattern=QUERY_ID, description="`query_id` of the /v1/ask response")
+    article_id: str = Field(..., min_length=1, max_length=200)
+    anchor: str = Field("", max_length=300, description="The opened section's anchor")
+    position: int = Field(..., ge=1, le=20, description="1-based rank of the opened result")
+
+
+class FeedbackRequest(BaseModel):
+    query_id: str = Field(..., pattern=QUERY_ID, description="`query_id` of the /v1/ask response")
+    article_id: str = Field(..., min_length=1, max_length=200)
+    anchor: str = Field("", max_length=300)
+    helpful: bool
+
+
+class FeedbackAccepted(BaseModel):
+    status: Literal["recorded", "duplicate"] = Field(
+        ..., description="`duplicate`: the same event was already received (a retry); stored once"
+    )
 
 
 class Meta(BaseModel):
