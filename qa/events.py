@@ -2,14 +2,16 @@
 
 `Recorder.record_*` never blocks and never raises: when the queue is full the
 event is dropped and counted. The writer thread redacts question text (so raw
-text never reaches the store), writes in batches, retries a store that failed
+text never reaches the store), merges the prefixes a search-as-you-type widget
+sends on the way to one question (see SETTLE), writes in batches, retries a store that failed
 after a short back-off (events of a failed batch are dropped and counted), and
 deletes events older than the retention period once an hour.
 
 Query ids are `uuid4` hex: unguessable, so nobody can send feedback on another
 member's question. The recorder remembers the ids it issued recently; feedback
 checks that memory first, then the store (the source of truth when several
-workers or replicas share it; the writer flushes within ~0.1 s).
+workers or replicas share it; the writer flushes within ~0.1 s, a widget's
+typing session within SETTLE + 0.1 s).
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ log = logging.getLogger("qa.events")
 
 BATCH = 500
 RETENTION_EVERY = 3600.0
+# A widget searches as the member types: "wo", "wo ist", "wo ist mein Paket". Queries of
+# one typing session are held this long after the last keystroke's query, and a query
+# that extends (or backspaces) the held one replaces it: one question is stored once.
+SETTLE = 2.0
+
+
+def same_question(held: str, new: str) -> bool:
+    a, b = " ".join(held.casefold().split()), " ".join(new.casefold().split())
+    return b.startswith(a) or a.startswith(b)
 
 
 class Recorder:
@@ -40,11 +51,13 @@ class Recorder:
         self.flush_interval = flush_interval
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._feedback: OrderedDict[tuple, bool | None] = OrderedDict()
+        self._held: dict[str, tuple[float, QueryEvent]] = {}  # typing session -> (since, latest query)
         self._remember = remember
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_retention = 0.0
+        self._attempt = 0
         self.dropped = 0
         self.written = 0
         self.last_error: str | None = None
@@ -63,7 +76,8 @@ class Recorder:
         metrics.QUEUE_DEPTH.set(self.queue.qsize())
         return True
 
-    def record_query(self, event: QueryEvent) -> None:
+    def record_query(self, event: QueryEvent, session: str | None = None) -> None:
+        event.session = session
         with self._lock:
             self._recent[event.id] = None
             if len(self._recent) > self._remember:
@@ -123,21 +137,43 @@ class Recorder:
         metrics.QUEUE_DEPTH.set(self.queue.qsize())
         return batch
 
-    def _write(self, batch: list) -> None:
+    def _sort(self, batch: list, flush_all: bool) -> tuple[list[QueryEvent], list[FeedbackEvent]]:
+        """The questions to write now, and the feedback."""
         queries, feedback = [], []
+        now = time.monotonic()
         for e in batch:
-            if isinstance(e, QueryEvent):
-                e.text = redact(e.text)
-                queries.append(e)
-            else:
+            if isinstance(e, FeedbackEvent):
+                for session, (_, held) in list(self._held.items()):
+                    if held.id == e.query_id:  # feedback pins its question: no later prefix replaces it
+                        queries.append(self._held.pop(session)[1])
                 feedback.append(e)
+            elif e.session:
+                previous = self._held.get(e.session)
+                if previous and not same_question(previous[1].text, e.text):
+                    queries.append(previous[1])
+                self._held[e.session] = (now, e)
+            else:
+                queries.append(e)
+        for session, (since, held) in list(self._held.items()):
+            if flush_all or now - since >= SETTLE:
+                queries.append(self._held.pop(session)[1])
+        return queries, feedback
+
+    def _write(self, batch: list, flush_all: bool = False) -> None:
+        queries, feedback = self._sort(batch, flush_all)
+        if not queries and not feedback:
+            return
+        for q in queries:
+            q.text = redact(q.text)
+        self._attempt = len(queries) + len(feedback)
         self.store.write(queries, feedback)
-        self.written += len(batch)
-        metrics.EVENTS_WRITTEN.inc(len(batch))
+        self.written += len(queries) + len(feedback)
+        metrics.EVENTS_WRITTEN.inc(len(queries) + len(feedback))
 
     def _retention(self) -> None:
         if time.time() < self._next_retention or self.retention_days <= 0:
             return
+        self._next_retention = time.time() + 60  # on failure: again in a minute, not at every batch
         deleted = self.store.delete_before(time.time() - self.retention_days * 86400)
         self._next_retention = time.time() + RETENTION_EVERY
         if deleted:
@@ -145,26 +181,23 @@ class Recorder:
 
     def _run(self) -> None:
         backoff = 0.0
-        while not (self._stop.is_set() and self.queue.empty()):
+        while not (self._stop.is_set() and self.queue.empty() and not self._held):
             if backoff:
                 self._stop.wait(backoff)
             try:
                 self._retention()
             except StoreError as e:
                 self._failed(e)
-                backoff = min(5.0, backoff * 2 or 0.5)
-                if self._stop.is_set():
-                    break
-                continue
             batch = self._take_batch()
-            if not batch:
+            if not batch and not self._held:
                 continue
             try:
-                self._write(batch)
+                self._attempt = 0
+                self._write(batch, flush_all=self._stop.is_set())
                 backoff = 0.0
                 self.last_error = None
             except Exception as e:  # the writer must survive anything a store throws
-                self._count_dropped(len(batch))
+                self._count_dropped(self._attempt or len(batch))
                 self._failed(e)
                 backoff = min(5.0, backoff * 2 or 0.5)
                 if self._stop.is_set():

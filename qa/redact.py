@@ -24,6 +24,7 @@ IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})
 # A digit run: optional + or (, digits, and between digits the separators people type.
 NUMBER = re.compile(r"(?<![\w.,])(?:\+|\(\+?)?\d(?:[\d]|[ \-/()](?=[\d(\s])|\s(?=\d))*\d\)?(?![\w]|[.,]\d)")
 PASSPORT_WORDS = re.compile(r"паспорт|passport|reisepass|серия|serie", re.IGNORECASE)
+INN_WORDS = re.compile(r"инн|иин|inn|iin|бин", re.IGNORECASE)
 STEUER_WORDS = re.compile(r"steuer|idnr|tax\s*id|identifikationsnummer", re.IGNORECASE)
 
 
@@ -102,10 +103,11 @@ def classify_number(run: str, before: str = "") -> str | None:
         return "[passport]"  # series and number: 45 07 123456, 4507 123456
     if n == 11 and steuer_id_ok(digits):
         return "[steuer-id]"
+    if n == 10 and digits[0] == "9" and (grouped or not INN_WORDS.search(before)):
+        if grouped or not inn_ok(digits):
+            return "[phone]"  # RU mobile without the country prefix: 916 123 45 67
     if n in (10, 12) and (inn_ok(digits) or iin_ok(digits)):
         return "[inn]"
-    if n == 10 and digits[0] == "9":
-        return "[phone]"  # RU mobile without the country prefix: 916 123 45 67
     if n == 8 and not grouped:
         return "[member-id]"
     return None
@@ -134,8 +136,21 @@ def _redact_numbers(text: str) -> str:
     return "".join(out)
 
 
+def _iban(m: re.Match) -> str:
+    """The match may run into the next word ("…3201 hinterlegen"): drop trailing
+    groups until the checksum holds."""
+    candidate = m.group(0)
+    while candidate:
+        if iban_ok(candidate):
+            return "[iban]" + m.group(0)[len(candidate):]
+        candidate = re.sub(r" ?[A-Z0-9]{1,4}$", "", candidate, flags=re.IGNORECASE)
+        if len(candidate.replace(" ", "")) < 15:
+            break
+    return m.group(0)
+
+
 def _redact_ibans(text: str) -> str:
-    return IBAN.sub(lambda m: "[iban]" if iban_ok(m.group(0)) else m.group(0), text)
+    return IBAN.sub(_iban, text)
 
 
 def redact(text: str) -> str:

@@ -69,6 +69,7 @@ class QueryEvent:
     score: float | None
     latency_ms: float
     index_build: str | None
+    session: str | None = None  # widget's typing session: not stored, only used to merge prefixes
 
 
 @dataclass

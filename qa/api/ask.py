@@ -91,11 +91,13 @@ async def ask_get(
     category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
     fallback_lang: Lang | None = None,
+    session: str | None = None,
 ) -> Response:
     """Same as POST, for links and quick tests: `/v1/ask?q=Passwort%20vergessen`."""
     try:
         req = AskRequest(
-            question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang
+            question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang,
+            session=session,
         )
     except ValueError as e:
         raise RequestValidationError(

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from .. import metrics
-from ..events import Recorder
+from ..events import SETTLE, Recorder
 from ..search import Searcher
 from ..store import FeedbackEvent, StoreError
 from .models import FeedbackAccepted, FeedbackRequest, OpenedRequest
@@ -24,8 +24,9 @@ from .service import get_searcher
 router = APIRouter(tags=["feedback"])
 
 # Another worker or replica may have answered the question and not flushed it yet
-# (its writer flushes every ~0.05 s): look again for a short while before saying 422.
-UNKNOWN_GRACE = 1.0
+# (its writer flushes every ~0.05 s, a widget's typing session after SETTLE): look
+# again for a short while before saying 422.
+UNKNOWN_GRACE = SETTLE + 1.0
 
 
 def _check_query(recorder: Recorder, query_id: str) -> None:

@@ -53,6 +53,12 @@ class AskRequest(BaseModel):
     )
     category: str | None = Field(None, description="Only articles of this category")
     limit: int = Field(5, ge=1, le=20, description="How many sections to return")
+    session: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{8,32}$",
+        description="Search-as-you-type session of a widget (random hex): the prefixes typed on the way "
+        "to a question are stored as one question, not one per keystroke",
+    )
 
     _question = field_validator("question")(_check_question)
     _country = field_validator("country")(_check_country)

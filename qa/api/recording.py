@@ -57,10 +57,6 @@ def require_recorder(recorder: Annotated[Recorder | None, Depends(get_recorder)]
     return recorder
 
 
-def _build_epoch(searcher: Searcher) -> str | None:
-    return searcher.index.manifest.get("build_time")
-
-
 def record_ask(recorder: Recorder | None, query_id: str, req: AskRequest, result: SearchResult,
                searcher: Searcher, took_ms: float) -> None:
     metrics.ANSWERS.labels("yes" if result.answered else "no").inc()
@@ -79,8 +75,8 @@ def record_ask(recorder: Recorder | None, query_id: str, req: AskRequest, result
         top_anchor=top.section.anchor if top else None,
         score=round(float(top.score), 4) if top else None,
         latency_ms=took_ms,
-        index_build=_build_epoch(searcher),
-    ))
+        index_build=searcher.index.manifest.get("build_time"),
+    ), session=req.session)
 
 
 def index_build_timestamp(searcher: Searcher | None) -> float | None:
