@@ -36,6 +36,11 @@ ANSWERS = Counter("qa_questions_total", "Questions asked, by whether a confident
 FEEDBACK = Counter("qa_feedback_total", "Feedback received: opened results and helpful votes", ["kind", "helpful"])
 EVENTS_WRITTEN = Counter("qa_events_written_total", "Events written to the event store")
 EVENTS_DROPPED = Counter("qa_events_dropped_total", "Events dropped: queue full or the store failed")
+# Known label values start at 0, so a scrape shows them before the first event.
+for _answered in ("yes", "no"):
+    ANSWERS.labels(_answered)
+for _kind, _helpful in (("opened", ""), ("helpful", "yes"), ("helpful", "no")):
+    FEEDBACK.labels(_kind, _helpful)
 QUEUE_DEPTH = Gauge("qa_event_queue_depth", "Events waiting for the writer", multiprocess_mode="livesum")
 
 
