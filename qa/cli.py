@@ -1,4 +1,4 @@
-"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, bench, report)."""
+"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, bench, report, gaps)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,34 @@ def cmd_report(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(to_csv(report) if args.csv else to_text(report), end="" if args.csv else "\n")
+    return 0
+
+
+def cmd_gaps(args) -> int:
+    import json
+
+    from .gaps import gaps, to_text
+    from .insights import parse_since
+    from .search import Searcher
+    from .store import StoreError, open_store
+
+    s = get_settings()
+    try:
+        seconds = parse_since(args.since)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    loaded = _load(args.index)
+    if loaded is None:
+        return 1
+    encoder, index = loaded
+    try:
+        groups = gaps(open_store(s.database_url, s.data_dir), seconds, Searcher(index, encoder),
+                      encoder.encode_queries, limit=args.limit)
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(groups, ensure_ascii=False, indent=2) if args.json else to_text(groups))
     return 0
 
 
@@ -225,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=15, help="rows per list (default: %(default)s)")
     p.add_argument("--no-grouping", action="store_true", help="group unanswered questions by exact text only (no model)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("gaps", help="unanswered and 'not helpful' question groups, nearest articles, YAML phrasings")
+    p.add_argument("--since", default="30d", help="how far back: 30d, 7d, 2w (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=15, help="groups of each kind (default: %(default)s)")
+    p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output, with every article's snippet")
+    p.set_defaults(func=cmd_gaps)
 
     p = sub.add_parser("ask", help="print the best sections for a question")
     p.add_argument("question")

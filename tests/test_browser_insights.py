@@ -92,3 +92,46 @@ def test_insights_page_shows_the_overview_with_charts(page, insights_server):  #
     assert requested and all(u.startswith(insights_server.url + "/") for u in requested), requested
     page.select_option("#since", "1d")
     page.wait_for_function("document.querySelectorAll('#per-day svg g.day').length === 2")
+
+
+def test_gaps_panel_offers_nearest_articles_and_a_block_to_paste(page, insights_server):  # noqa: F811
+    open_insights(page, insights_server.url)
+    page.locator("#phrasings details.gap").first.wait_for()
+    unanswered = page.locator("#phrasings details.gap[data-kind=unanswered]")
+    assert unanswered.count() == len(GAPS)
+    assert page.locator("#phrasings details.gap[data-kind=not_helpful]").count() >= 1
+    gap = unanswered.first
+    gap.locator("summary").click()
+    block = gap.locator("pre.yaml").first
+    block.wait_for()
+    assert block.inner_text().startswith("# corpus/") and "\nquestions:\n  - " in block.inner_text()
+    options = gap.locator("select.pick option")
+    assert 1 <= options.count() <= 3
+    if options.count() > 1:
+        second = options.nth(1).get_attribute("value")
+        gap.locator("select.pick").select_option(second)
+        page.wait_for_function(
+            "id => [...document.querySelectorAll('#phrasings details.gap[data-kind=unanswered]')][0]"
+            ".querySelector('pre.yaml')?.textContent.includes('/' + id + '.md')", arg=second)
+
+
+def test_agent_copies_a_question_as_a_phrasing(page, insights_server):  # noqa: F811
+    page.goto(insights_server.url + "/agent")
+    assert page.locator("#insights-link").get_attribute("href") == "/insights"
+    page.fill("#q", "Lieferadresse lässt sich nicht ändern")
+    page.locator("#results li").first.wait_for()
+    page.locator(".column h3").first.wait_for()
+    article = page.locator("#results li").first.get_attribute("data-article")
+    page.select_option("#answer-lang", "de")
+    page.click("#copy-phrasing")
+    page.wait_for_function("document.querySelector('#copied').textContent.includes('questions:')")
+    copied = page.locator("#copied").inner_text()
+    assert f"/{article}.md" in copied and copied.startswith("# corpus/de/")
+    assert '  - "Lieferadresse lässt sich nicht ändern"' in copied
+    page.fill("#q", "Meine Nummer 0171 1234567 ändern")  # personal data: redacted, not offered
+    page.wait_for_function("document.querySelector('#results li .crumb')")
+    page.wait_for_timeout(400)
+    page.locator("#q").focus()
+    page.keyboard.press("Alt+p")
+    page.wait_for_function("document.querySelector('#copied').textContent.startsWith('Not usable')")
+    assert "[phone]" in page.locator("#copied").inner_text()

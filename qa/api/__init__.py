@@ -4,7 +4,8 @@
 - `ops`: /healthz, /readyz
 - `pages`: the demo portal, the agent console, the widget script
 - `feedback`: /v1/feedback, /v1/feedback/opened (events beside the flow, `recording`)
-- `insights`: /insights and /v1/insights (admin token); `metrics`: /metrics
+- `insights`: /insights, /v1/insights, /v1/insights/gaps (admin token); `metrics`: /metrics
+- `phrasing`: /v1/phrasing (the agent console's "copy as phrasing")
 
 `service.Service` holds the loaded index and encoder. It loads the current index at
 start-up and watches the index folder's `CURRENT` pointer: a new build is swapped in
@@ -25,7 +26,7 @@ from fastapi.responses import JSONResponse
 from ..config import Settings, get_settings
 from .. import accesslog
 from ..metrics import MetricsMiddleware
-from . import ask, feedback, insights, metrics, ops, pages, recording
+from . import ask, feedback, insights, metrics, ops, pages, phrasing, recording
 from .service import Service, log
 
 __all__ = ["create_app"]
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feedback.router)
     app.include_router(insights.router)
     app.include_router(metrics.router)
+    app.include_router(phrasing.router)
     accesslog.install()
     if pages.STATIC.is_dir():
         app.include_router(pages.router)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from ..events import Recorder
+from ..gaps import gaps
 from ..insights import overview, parse_since
 from ..store import StoreError
 from .pages import STATIC
@@ -70,5 +71,24 @@ def insights_api(
     embed = service.encoder.encode_queries if service.encoder is not None else None
     try:
         return overview(recorder.store, seconds, embed)
+    except StoreError as e:
+        raise HTTPException(503, detail=f"the event store is not reachable: {e}") from None
+
+
+@router.get("/v1/insights/gaps", dependencies=[Depends(require_admin)])
+def insights_gaps(
+    service: Annotated[Service, Depends(get_service)],
+    recorder: Annotated[Recorder, Depends(require_recorder)],
+    since: Annotated[str, Query(description="How far back: 30d, 7d, 2w")] = "30d",
+) -> list[dict]:
+    """Unanswered and "not helpful" question groups, the nearest articles, and a YAML
+    `questions:` block per article for editors to paste. Nothing is written to the corpus."""
+    try:
+        seconds = parse_since(since)
+    except ValueError as e:
+        raise HTTPException(422, detail=str(e)) from None
+    embed = service.encoder.encode_queries if service.encoder is not None else None
+    try:
+        return gaps(recorder.store, seconds, service.searcher, embed)
     except StoreError as e:
         raise HTTPException(503, detail=f"the event store is not reachable: {e}") from None

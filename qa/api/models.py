@@ -120,6 +120,26 @@ class FeedbackAccepted(BaseModel):
     )
 
 
+class PhrasingRequest(BaseModel):
+    question: str = Field(..., description="The customer's question as the agent has it")
+    article_id: str = Field(..., min_length=1, max_length=200, description="The article the agent chose")
+    lang: Lang | None = Field(None, description="Language version of the article (default: its first)")
+
+    _question = field_validator("question")(_check_question)
+
+
+class Phrasing(BaseModel):
+    question: str = Field(..., description="The question, redacted")
+    usable: bool = Field(..., description="False when redaction or length leaves no usable phrasing")
+    article_id: str
+    lang: str
+    title: str
+    file: str = Field(..., description="The article's file in the corpus")
+    added: list[str]
+    over_limit: list[str]
+    yaml: str = Field(..., description="The article's `questions:` block with the question added, ready to paste")
+
+
 class Meta(BaseModel):
     languages: list[str]
     countries: list[str]
