@@ -100,13 +100,15 @@ class Recorder:
                 self._feedback.popitem(last=False)
         return True
 
+    def issued(self, query_id: str) -> bool:
+        """Issued by this process recently (it may not be in the store yet)."""
+        with self._lock:
+            return query_id in self._recent
+
     def knows(self, query_id: str) -> bool:
         """Issued here recently, or already in the store. Raises StoreError when the
         store cannot be asked."""
-        with self._lock:
-            if query_id in self._recent:
-                return True
-        return self.store.has_query(query_id)
+        return self.issued(query_id) or self.store.has_query(query_id)
 
     # -- the writer thread -----------------------------------------------------------
     def start(self) -> None:
@@ -129,6 +131,9 @@ class Recorder:
             batch = [self.queue.get(timeout=self.flush_interval)]
         except queue.Empty:
             return []
+        # Let a batch gather: one wake-up and one transaction per interval, not per
+        # event, so the writer rarely competes with request handling for the GIL.
+        self._stop.wait(self.flush_interval)
         while len(batch) < BATCH:
             try:
                 batch.append(self.queue.get_nowait())

@@ -88,6 +88,27 @@ def normalize(text: str) -> str:
     return " ".join(text.casefold().split()).rstrip("?!.… ")
 
 
+# One multi-row INSERT per batch instead of executemany: the sqlite3 module releases
+# and re-takes the GIL around every row it steps, and each re-take competes with the
+# request-handling thread (a forced GIL switch per row shows as tail latency).
+CHUNK = 500
+
+
+def _chunks(rows: list) -> list[list]:
+    return [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)]
+
+
+def _values(columns: int, rows: int) -> str:
+    one = "(" + ",".join("?" * columns) + ")"
+    return ",".join([one] * rows)
+
+
+def _last_per_key(rows: list[tuple]) -> list[tuple]:
+    """One row per (query_id, kind, article_id, anchor), the latest: a multi-row
+    INSERT … ON CONFLICT DO UPDATE may not touch the same row twice."""
+    return list({r[:4]: r for r in rows}.values())
+
+
 class StoreError(RuntimeError):
     pass
 
@@ -186,18 +207,19 @@ class EventStore:
                  for f in feedback if f.kind == "helpful"]
 
         def go(cur):
-            if q_rows:
-                cur.executemany(self._sql(
+            for chunk in _chunks(q_rows):
+                cur.execute(self._sql(
                     "INSERT INTO queries (id, ts, day, text, norm, lang, country, category, answered, top_article,"
-                    " top_anchor, score, latency_ms, index_build) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT (id) DO NOTHING"), q_rows)
-            insert = ("INSERT INTO feedback (query_id, kind, article_id, anchor, position, helpful, ts)"
-                      " VALUES (?,?,?,?,?,?,?) ON CONFLICT (query_id, kind, article_id, anchor) ")
-            if opened:
-                cur.executemany(self._sql(insert + "DO NOTHING"), opened)
-            if votes:
+                    " top_anchor, score, latency_ms, index_build) VALUES " + _values(14, len(chunk)) +
+                    " ON CONFLICT (id) DO NOTHING"), [v for row in chunk for v in row])
+            insert = "INSERT INTO feedback (query_id, kind, article_id, anchor, position, helpful, ts) VALUES "
+            key = " ON CONFLICT (query_id, kind, article_id, anchor) "
+            for chunk in _chunks(_last_per_key(opened)):
+                cur.execute(self._sql(insert + _values(7, len(chunk)) + key + "DO NOTHING"), [v for r in chunk for v in r])
+            for chunk in _chunks(_last_per_key(votes)):
                 # A changed vote replaces the earlier one: the member's last word counts.
-                cur.executemany(self._sql(insert + "DO UPDATE SET helpful = excluded.helpful, ts = excluded.ts"), votes)
+                cur.execute(self._sql(insert + _values(7, len(chunk)) + key +
+                                      "DO UPDATE SET helpful = excluded.helpful, ts = excluded.ts"), [v for r in chunk for v in r])
 
         self._run(go)
 

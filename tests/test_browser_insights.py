@@ -52,6 +52,7 @@ def test_ask_open_say_no_and_see_it_on_insights(page, insights_server):  # noqa:
     box.wait_for()
     assert box.inner_text().startswith("Hat diese Antwort geholfen?")
     assert box.locator("button").all_inner_texts() == ["Ja", "Nein"]
+    page.screenshot(path=str(ARTIFACTS / "widget-feedback.png"))
 
     # Keyboard only: Tab to "Nein", Enter.
     for _ in range(15):

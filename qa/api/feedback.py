@@ -8,6 +8,7 @@ Unknown query ids, articles or anchors get 422.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -29,17 +30,21 @@ router = APIRouter(tags=["feedback"])
 UNKNOWN_GRACE = SETTLE + 1.0
 
 
-def _check_query(recorder: Recorder, query_id: str) -> None:
+async def _check_query(recorder: Recorder, query_id: str) -> None:
+    """Waiting happens on the event loop, store lookups in a thread: a stream of forged
+    ids cannot tie up the threadpool."""
+    if recorder.issued(query_id):
+        return
     deadline = time.monotonic() + UNKNOWN_GRACE
     while True:
         try:
-            if recorder.knows(query_id):
+            if await asyncio.to_thread(recorder.knows, query_id):
                 return
         except StoreError:
             raise HTTPException(503, detail="the event store is not reachable; try again later") from None
         if time.monotonic() >= deadline:
             raise HTTPException(422, detail=f"query_id: unknown query id '{query_id}'")
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
 
 
 def _check_target(searcher: Searcher, article_id: str, anchor: str) -> None:
@@ -61,28 +66,27 @@ def _accept(recorder: Recorder, event: FeedbackEvent) -> FeedbackAccepted:
     return FeedbackAccepted(status="recorded")
 
 
-# Plain `def`: checking an unknown id may wait on the store, so it runs in the threadpool.
 @router.post("/v1/feedback", status_code=202, response_model=FeedbackAccepted)
-def feedback(
+async def feedback(
     body: FeedbackRequest,
     recorder: Annotated[Recorder, Depends(require_recorder)],
     searcher: Annotated[Searcher, Depends(get_searcher)],
 ) -> FeedbackAccepted:
     """Did the opened answer help? One vote per (question, section); a new vote replaces the old."""
     _check_target(searcher, body.article_id, body.anchor)
-    _check_query(recorder, body.query_id)
+    await _check_query(recorder, body.query_id)
     return _accept(recorder, FeedbackEvent(
         body.query_id, "helpful", body.article_id, body.anchor, None, body.helpful, time.time()))
 
 
 @router.post("/v1/feedback/opened", status_code=202, response_model=FeedbackAccepted)
-def opened(
+async def opened(
     body: OpenedRequest,
     recorder: Annotated[Recorder, Depends(require_recorder)],
     searcher: Annotated[Searcher, Depends(get_searcher)],
 ) -> FeedbackAccepted:
     """A member opened a result: which one, at which position of the list."""
     _check_target(searcher, body.article_id, body.anchor)
-    _check_query(recorder, body.query_id)
+    await _check_query(recorder, body.query_id)
     return _accept(recorder, FeedbackEvent(
         body.query_id, "opened", body.article_id, body.anchor, body.position, None, time.time()))

@@ -51,7 +51,7 @@ async def get_recorder(request: Request) -> Recorder | None:
     return getattr(request.app.state, "recorder", None)
 
 
-def require_recorder(recorder: Annotated[Recorder | None, Depends(get_recorder)]) -> Recorder:
+async def require_recorder(recorder: Annotated[Recorder | None, Depends(get_recorder)]) -> Recorder:
     if recorder is None:
         raise HTTPException(503, detail="events are switched off on this server (HELPDESK_QA_EVENTS=false)")
     return recorder
