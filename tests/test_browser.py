@@ -326,6 +326,7 @@ def test_insights_page_shows_the_overview_with_charts(page, insights_server):
     labels = page.locator("#gaps summary b").all_inner_texts()
     assert all(any(label in {t for t, _ in gap} for gap in GAPS) for label in labels)
     page.locator("#gaps details.group").first.locator("summary").click()
+    page.locator("#phrasings details.gap").first.wait_for()
     page.screenshot(path=str(ARTIFACTS / "insights.png"), full_page=True)
     # nothing from another host (no CDN): every request went to the service itself
     assert requested and all(u.startswith(insights_server.url + "/") for u in requested), requested
@@ -343,6 +344,8 @@ def test_gaps_panel_offers_nearest_articles_and_a_block_to_paste(page, insights_
     gap.locator("summary").click()
     block = gap.locator("pre.yaml").first
     block.wait_for()
+    gap.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "insights-gaps.png"))
     assert block.inner_text().startswith("# corpus/") and "\nquestions:\n  - " in block.inner_text()
     options = gap.locator("select.pick option")
     assert 1 <= options.count() <= 3
