@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from contextlib import contextmanager
@@ -138,6 +139,10 @@ def running_server(index_dir: Path, workers: int, env: dict | None = None):
     port = _free_port()
     full_env = dict(os.environ, HELPDESK_QA_INDEX_DIR=str(index_dir), HELPDESK_QA_RELOAD_INTERVAL="0")
     full_env.update(env or {})
+    # Events are on (as in production) unless HELPDESK_QA_EVENTS=false; bench questions
+    # go to a throwaway store, not the real one.
+    scratch = tempfile.TemporaryDirectory(prefix="qa-bench-events-")
+    full_env.setdefault("HELPDESK_QA_DATA_DIR", scratch.name)
     cmd = [sys.executable, "-m", "qa.cli", "serve", "--port", str(port), "--workers", str(workers),
            "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -163,6 +168,7 @@ def running_server(index_dir: Path, workers: int, env: dict | None = None):
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        scratch.cleanup()
 
 
 def load_table(index_dir: Path, questions: list[str], clients: list[int], seconds: float, workers: int,
@@ -208,7 +214,7 @@ def breakdown(searcher, questions: list[str], rounds: int = 5) -> dict[str, floa
             total = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             AskResponse(
-                query=q, query_lang=result.query_lang, answered=result.answered,
+                query_id="0" * 32, query=q, query_lang=result.query_lang, answered=result.answered,
                 results=[to_result(h) for h in result.hits], took_ms=0.0,
             ).model_dump_json()
             result.timings["serialize_ms"] = (time.perf_counter() - t) * 1000

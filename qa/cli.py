@@ -1,4 +1,4 @@
-"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, tune, bench)."""
+"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, tune, bench, deploy, report, gaps)."""
 
 from __future__ import annotations
 
@@ -62,12 +62,16 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .server import serve
+    from .server import prepare_metrics_dir, remove_metrics_dir, serve
 
     url = f"http://{args.host}:{args.port}"
     print(f"helpdesk-qa on {url}  (demo portal: {url}/  agent console: {url}/agent  API docs: {url}/docs)")
-    serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log,
-          drain_seconds=get_settings().drain_seconds)
+    metrics_dir = prepare_metrics_dir()  # before any worker imports prometheus-client
+    try:
+        serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log,
+              drain_seconds=get_settings().drain_seconds)
+    finally:
+        remove_metrics_dir(metrics_dir)
     return 0
 
 
@@ -86,6 +90,50 @@ def cmd_deploy(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # imported for the pages' CSP hashes
     Deployment(args.run_dir, args.port, ports, rate=args.rate, burst=args.burst).run()
+
+
+def cmd_report(args) -> int:
+    from .insights import overview, parse_since, to_csv, to_text
+    from .store import StoreError, open_store
+
+    s = get_settings()
+    try:
+        seconds = parse_since(args.since)
+        store = open_store(s.database_url, s.data_dir)
+        embed = None if args.no_grouping else _encoder(s.model).encode_queries
+        report = overview(store, seconds, embed, limit=args.limit)
+    except (ValueError, StoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(to_csv(report) if args.csv else to_text(report), end="" if args.csv else "\n")
+    return 0
+
+
+def cmd_gaps(args) -> int:
+    import json
+
+    from .gaps import gaps, to_text
+    from .insights import parse_since
+    from .search import Searcher
+    from .store import StoreError, open_store
+
+    s = get_settings()
+    try:
+        seconds = parse_since(args.since)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    loaded = _load(args.index)
+    if loaded is None:
+        return 1
+    encoder, index = loaded
+    try:
+        groups = gaps(open_store(s.database_url, s.data_dir), seconds, Searcher(index, encoder),
+                      encoder.encode_queries, limit=args.limit)
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(groups, ensure_ascii=False, indent=2) if args.json else to_text(groups))
     return 0
 
 
@@ -337,6 +385,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burst", type=int, default=40, help="burst above the rate before 429 (default: %(default)s)")
     p.add_argument("--run-dir", type=Path, default=Path("run"), help="config, logs, pid files (default: %(default)s)")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("report", help="the insights overview of the event store (questions, gaps, feedback)")
+    p.add_argument("--since", default="7d", help="how far back: 7d, 24h, 2w (default: %(default)s)")
+    p.add_argument("--csv", action="store_true", help="CSV instead of text")
+    p.add_argument("--limit", type=int, default=15, help="rows per list (default: %(default)s)")
+    p.add_argument("--no-grouping", action="store_true", help="group unanswered questions by exact text only (no model)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("gaps", help="unanswered and 'not helpful' question groups, nearest articles, YAML phrasings")
+    p.add_argument("--since", default="30d", help="how far back: 30d, 7d, 2w (default: %(default)s)")
+    p.add_argument("--limit", type=int, default=15, help="groups of each kind (default: %(default)s)")
+    p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output, with every article's snippet")
+    p.set_defaults(func=cmd_gaps)
 
     p = sub.add_parser("ask", help="print the best sections for a question")
     p.add_argument("question")

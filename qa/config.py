@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     drain_seconds: float = Field(
         0.0, description="On SIGTERM, answer /readyz with 503 for this long before closing the port"
     )
+    data_dir: Path = Field(ROOT / "data", description="Where the SQLite event store lives (git-ignored)")
+    database_url: str | None = Field(None, description="postgresql://… to share one event store between replicas")
+    events: bool = Field(True, description="Record questions and feedback in the event store")
+    event_queue: int = Field(10_000, ge=1, description="Events waiting for the writer before new ones are dropped")
+    retention_days: float = Field(90, description="Events older than this are deleted (0: keep forever)")
+    admin_token: str | None = Field(None, description="Bearer token for /insights; unset: insights disabled")
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1

@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import threading
+import tempfile
+from pathlib import Path
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from .api.service import DRAINING
+
+
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
+
+
+def prepare_metrics_dir() -> Path | None:
+    """Called by `qa serve` before the app is imported: workers write their metric
+    files to PROMETHEUS_MULTIPROC_DIR and /metrics adds them up. The operator's folder
+    is emptied (old files would add old counts); without one, a temporary folder is
+    made, and returned so it can be removed at exit."""
+    existing = os.environ.get(METRICS_ENV)
+    if existing:
+        Path(existing).mkdir(parents=True, exist_ok=True)
+        for f in Path(existing).glob("*.db"):
+            f.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="helpdesk-qa-metrics-"))
+    os.environ[METRICS_ENV] = str(path)
+    return path
+
+
+def remove_metrics_dir(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class _Config(uvicorn.Config):

@@ -58,7 +58,8 @@ class Server:
     def __init__(self, index_dir: Path, extra_env: dict | None = None, workers: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, HELPDESK_QA_INDEX_DIR=str(index_dir), HELPDESK_QA_RELOAD_INTERVAL="0.5")
+        env = dict(os.environ, HELPDESK_QA_INDEX_DIR=str(index_dir), HELPDESK_QA_RELOAD_INTERVAL="0.5",
+                   HELPDESK_QA_DATA_DIR=str(index_dir.parent / f"data-{self.port}"))  # events: never in the repo
         env.update(extra_env or {})
         cmd = [sys.executable, "-m", "qa.cli", "serve", "--port", str(self.port), "--workers", str(workers)]
         self.log = open(index_dir.parent / f"server-{self.port}.log", "w")

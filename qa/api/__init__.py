@@ -3,6 +3,9 @@
 - `ask`: /v1/ask, /v1/articles/{id}, /v1/meta (the search step's public contract)
 - `ops`: /healthz, /readyz
 - `pages`: the demo portal, the agent console, the widget script
+- `feedback`: /v1/feedback, /v1/feedback/opened (events beside the flow, `recording`)
+- `insights`: /insights, /v1/insights, /v1/insights/gaps (admin token); `metrics`: /metrics
+- `phrasing`: /v1/phrasing (the agent console's "copy as phrasing")
 
 `service.Service` holds the loaded index and encoder. It loads the current index at
 start-up and watches the index folder's `CURRENT` pointer: a new build is swapped in
@@ -22,7 +25,9 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from ..config import Settings, get_settings
-from . import ask, ops, pages
+from .. import accesslog
+from ..metrics import MetricsMiddleware
+from . import ask, feedback, insights, metrics, ops, pages, phrasing, recording
 from .service import Service, log
 
 __all__ = ["create_app"]
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(service.load)
+        recording.start(app, settings)
 
         async def watch():
             while True:
@@ -61,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if task:
             task.cancel()
+        recording.stop(app)
 
     # /docs with Swagger UI served from the fastapi-offline package, not a CDN: the service
     # must work on a server without internet. No online validator badge either. No /redoc:
@@ -81,9 +88,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type"],
     )
+    app.add_middleware(MetricsMiddleware)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(ask.router)
     app.include_router(ops.router)
+    app.include_router(feedback.router)
+    app.include_router(insights.router)
+    app.include_router(metrics.router)
+    app.include_router(phrasing.router)
+    accesslog.install()
     if pages.STATIC.is_dir():
         app.include_router(pages.router)
     return app

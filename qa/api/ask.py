@@ -23,12 +23,14 @@ from .models import (
     deep_link,
     to_result,
 )
+from ..events import Recorder
+from .recording import get_recorder, record_ask
 from .service import Service, get_searcher, get_service
 
 router = APIRouter()
 
 
-def answer(service: Service, searcher: Searcher, req: AskRequest) -> Response:
+def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Recorder | None = None) -> Response:
     """Search and serialise once. The endpoints are `async def` and return the JSON
     themselves: a search is ~3 ms of CPU under the GIL, so a threadpool hop and a
     second validation of the response model would only add overhead."""
@@ -53,7 +55,9 @@ def answer(service: Service, searcher: Searcher, req: AskRequest) -> Response:
         if found:
             article = found[0]
             support.article_id, support.title, support.url = article.id, article.title, article.url
+    query_id = Recorder.new_query_id()
     body = AskResponse(
+        query_id=query_id,
         query=result.query,
         query_lang=result.query_lang,
         answered=result.answered,
@@ -61,6 +65,7 @@ def answer(service: Service, searcher: Searcher, req: AskRequest) -> Response:
         support=support,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
+    record_ask(recorder, query_id, req, result, searcher, body.took_ms)
     return Response(body.model_dump_json(), media_type="application/json")
 
 
@@ -69,32 +74,36 @@ async def ask_post(
     req: AskRequest,
     service: Annotated[Service, Depends(get_service)],
     searcher: Annotated[Searcher, Depends(get_searcher)],
+    recorder: Annotated[Recorder | None, Depends(get_recorder)],
 ) -> Response:
     """Best-matching sections for a question."""
-    return answer(service, searcher, req)
+    return answer(service, searcher, req, recorder)
 
 
 @router.get("/v1/ask", response_model=AskResponse, tags=["search"])
 async def ask_get(
     service: Annotated[Service, Depends(get_service)],
     searcher: Annotated[Searcher, Depends(get_searcher)],
+    recorder: Annotated[Recorder | None, Depends(get_recorder)],
     q: Annotated[str, Query(description="The question")],
     lang: Lang | None = None,
     country: str | None = None,
     category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
     fallback_lang: Lang | None = None,
+    session: str | None = None,
 ) -> Response:
     """Same as POST, for links and quick tests: `/v1/ask?q=Passwort%20vergessen`."""
     try:
         req = AskRequest(
-            question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang
+            question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang,
+            session=session,
         )
     except ValueError as e:
         raise RequestValidationError(
             [dict(err, loc=("query", {"question": "q"}.get(err["loc"][0], err["loc"][0]))) for err in e.errors()]
         ) from None
-    return answer(service, searcher, req)
+    return answer(service, searcher, req, recorder)
 
 
 @router.get("/v1/articles/{article_id}", response_model=ArticleOut, tags=["articles"])

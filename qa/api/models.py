@@ -53,6 +53,12 @@ class AskRequest(BaseModel):
     )
     category: str | None = Field(None, description="Only articles of this category")
     limit: int = Field(5, ge=1, le=20, description="How many sections to return")
+    session: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{8,32}$",
+        description="Search-as-you-type session of a widget (random hex): the prefixes typed on the way "
+        "to a question are stored as one question, not one per keystroke",
+    )
 
     _question = field_validator("question")(_check_question)
     _country = field_validator("country")(_check_country)
@@ -82,12 +88,56 @@ class SupportPointer(BaseModel):
 
 
 class AskResponse(BaseModel):
+    query_id: str = Field(..., description="Unguessable id of this question: send it with feedback")
     query: str
     query_lang: str = Field(..., description="ru, de, en, or unknown")
     answered: bool
     results: list[Result]
     support: SupportPointer | None = Field(None, description="Where to turn when answered is false")
     took_ms: float
+
+
+QUERY_ID = r"^[0-9a-f]{32}$"
+
+
+class OpenedRequest(BaseModel):
+    query_id: str = Field(..., pattern=QUERY_ID, description="`query_id` of the /v1/ask response")
+    article_id: str = Field(..., min_length=1, max_length=200)
+    anchor: str = Field("", max_length=300, description="The opened section's anchor")
+    position: int = Field(..., ge=1, le=20, description="1-based rank of the opened result")
+
+
+class FeedbackRequest(BaseModel):
+    query_id: str = Field(..., pattern=QUERY_ID, description="`query_id` of the /v1/ask response")
+    article_id: str = Field(..., min_length=1, max_length=200)
+    anchor: str = Field("", max_length=300)
+    helpful: bool
+
+
+class FeedbackAccepted(BaseModel):
+    status: Literal["recorded", "duplicate"] = Field(
+        ..., description="`duplicate`: the same event was already received (a retry); stored once"
+    )
+
+
+class PhrasingRequest(BaseModel):
+    question: str = Field(..., description="The customer's question as the agent has it")
+    article_id: str = Field(..., min_length=1, max_length=200, description="The article the agent chose")
+    lang: Lang | None = Field(None, description="Language version of the article (default: its first)")
+
+    _question = field_validator("question")(_check_question)
+
+
+class Phrasing(BaseModel):
+    question: str = Field(..., description="The question, redacted")
+    usable: bool = Field(..., description="False when redaction or length leaves no usable phrasing")
+    article_id: str
+    lang: str
+    title: str
+    file: str = Field(..., description="The article's file in the corpus")
+    added: list[str]
+    over_limit: list[str]
+    yaml: str = Field(..., description="The article's `questions:` block with the question added, ready to paste")
 
 
 class Meta(BaseModel):

@@ -15,15 +15,18 @@
     en: { help: "Help", title: "How can we help?", placeholder: "Describe your question…", close: "Close",
       results: "Results", onlyIn: "Only available in", full: "Open the full article", none: "No matching answer found.",
       support: "Contact support", include: "Please include your member ID.", error: "The help service is not reachable. Please try again.",
-      searching: "Searching…", countries: "Applies to", all: "all countries" },
+      searching: "Searching…", countries: "Applies to", all: "all countries",
+      helped: "Did this answer help?", yes: "Yes", no: "No", thanks: "Thank you for your feedback!" },
     de: { help: "Hilfe", title: "Wie können wir helfen?", placeholder: "Beschreiben Sie Ihre Frage…", close: "Schließen",
       results: "Ergebnisse", onlyIn: "Nur verfügbar auf", full: "Ganzen Artikel öffnen", none: "Keine passende Antwort gefunden.",
       support: "Support kontaktieren", include: "Bitte geben Sie Ihre Mitgliedsnummer an.", error: "Der Hilfe-Dienst ist nicht erreichbar. Bitte versuchen Sie es erneut.",
-      searching: "Suche…", countries: "Gilt für", all: "alle Länder" },
+      searching: "Suche…", countries: "Gilt für", all: "alle Länder",
+      helped: "Hat diese Antwort geholfen?", yes: "Ja", no: "Nein", thanks: "Danke für Ihr Feedback!" },
     ru: { help: "Помощь", title: "Чем помочь?", placeholder: "Опишите ваш вопрос…", close: "Закрыть",
       results: "Результаты", onlyIn: "Доступно только на языке:", full: "Открыть статью полностью", none: "Подходящий ответ не найден.",
       support: "Написать в поддержку", include: "Укажите, пожалуйста, свой номер участника (ID).", error: "Сервис помощи недоступен. Попробуйте ещё раз.",
-      searching: "Ищем…", countries: "Действует для", all: "всех стран" }
+      searching: "Ищем…", countries: "Действует для", all: "всех стран",
+      helped: "Помог ли этот ответ?", yes: "Да", no: "Нет", thanks: "Спасибо за отзыв!" }
   };
   var LANG_NAMES = {
     en: { ru: "Russian", de: "German", en: "English" },
@@ -209,6 +212,14 @@
     return text.slice(0, cut > 100 ? cut : 160).replace(/[\s,;:–-]+$/, "") + "…";
   }
 
+  // A random id per search session, so the service stores the prefixes typed on the way
+  // to one question as one question. Not linked to the member.
+  function newSession() {
+    var b = new Uint8Array(8);
+    (window.crypto || window.msCrypto).getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x < 16 ? "0" : "") + x.toString(16); }).join("");
+  }
+
   function ask(params, signal) {
     var qs = Object.keys(params).filter(function (k) { return params[k]; })
       .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
@@ -220,7 +231,7 @@
     });
   }
 
-  window.HelpdeskQA = { renderMarkdown: renderMarkdown, plain: plain, ask: ask, safeUrl: safeUrl, api: api };
+  window.HelpdeskQA = { renderMarkdown: renderMarkdown, plain: plain, ask: ask, safeUrl: safeUrl, api: api, newSession: newSession };
   if (data.mode === "library") return;
 
   // -- the widget ------------------------------------------------------------------------
@@ -254,7 +265,9 @@
     ".md .table{overflow-x:auto;margin:6px 0}.md table{border-collapse:collapse;font-size:13px}.md th,.md td{border:1px solid #d5dbe4;padding:4px 6px;text-align:left;vertical-align:top}.md th{background:#f1f4f8}.md pre{white-space:pre-wrap;background:#eef1f5;padding:6px;border-radius:4px}",
     "code{background:#eef1f5;padding:0 3px;border-radius:3px;font-family:ui-monospace,monospace;font-size:13px}",
     "a{color:#0b5cad}",
-    ".empty{padding:12px 14px}"
+    ".empty{padding:12px 14px}",
+    ".feedback{margin-top:8px;display:flex;gap:6px;align-items:center;flex-wrap:wrap;font-size:13px;color:#3e4856}",
+    ".vote{border:1px solid #b8c2d0;background:#fff;border-radius:6px;padding:3px 12px;cursor:pointer;font-size:13px}"
   ].join("");
 
   var host = el("div", { id: "helpdesk-qa-widget" });
@@ -273,11 +286,12 @@
   shadow.appendChild(launcher);
   shadow.appendChild(panel);
 
-  var results = [], active = -1, latest = 0, timer = null, controller = null, lastFocus = null;
+  var results = [], active = -1, latest = 0, timer = null, controller = null, lastFocus = null, session = newSession();
 
   function open() {
     if (!panel.hidden) return;
     lastFocus = document.activeElement;
+    session = newSession();
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     input.focus();
@@ -312,6 +326,49 @@
     detail.addEventListener("click", function (e) { e.stopPropagation(); });
     li.appendChild(detail);
     li.setAttribute("aria-expanded", "true");
+    reportOpened(r, i);
+    var box = feedbackBox(r);
+    if (box) detail.appendChild(box);
+  }
+
+  // -- feedback: which result was opened, and did it help (once per answer) -------------
+  // Posts are retried on network errors; the API stores the same event once.
+  var queryId = null, voted = {};
+  function post(path, payload, tries) {
+    return fetch(api + path, { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload), keepalive: true })
+      .then(function (r) { if (r.status >= 500) throw new Error("HTTP " + r.status); return r; })
+      .catch(function () {
+        if (tries > 1) setTimeout(function () { post(path, payload, tries - 1); }, 800);
+      });
+  }
+  function reportOpened(r, i) {
+    if (queryId) post("/v1/feedback/opened", { query_id: queryId, article_id: r.article_id, anchor: r.anchor, position: i + 1 }, 3);
+  }
+  function thanks(box) {
+    box.textContent = "";
+    var t = el("span", { className: "thanks", tabindex: "-1", text: T.thanks });
+    box.appendChild(t);
+    return t;
+  }
+  function feedbackBox(r) {
+    if (!queryId) return null;
+    var key = queryId + " " + r.article_id + "#" + r.anchor;
+    var box = el("div", { className: "feedback", role: "group", "aria-label": T.helped });
+    if (key in voted) { thanks(box); return box; }
+    function vote(helpful) {
+      voted[key] = helpful;
+      post("/v1/feedback", { query_id: queryId, article_id: r.article_id, anchor: r.anchor, helpful: helpful }, 3);
+      thanks(box).focus();
+    }
+    var yes = el("button", { type: "button", className: "vote yes", text: T.yes });
+    var no = el("button", { type: "button", className: "vote no", text: T.no });
+    yes.addEventListener("click", function () { vote(true); });
+    no.addEventListener("click", function () { vote(false); });
+    box.appendChild(el("span", { text: T.helped }));
+    box.appendChild(yes);
+    box.appendChild(no);
+    return box;
   }
 
   function badges(r) {
@@ -323,6 +380,7 @@
 
   function show(body) {
     list.textContent = "";
+    queryId = body.query_id || null;
     results = body.results || [];
     active = -1;
     input.removeAttribute("aria-activedescendant");
@@ -362,7 +420,7 @@
     status.textContent = T.searching;
     // The question's language is detected (a member on the German page may ask in Russian);
     // the page's language only decides when it cannot be ("IBAN", "PV").
-    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, limit: "5" }, controller && controller.signal)
+    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, limit: "5", session: session }, controller && controller.signal)
       .then(function (body) { if (mine === latest) show(body); })
       .catch(function (e) {
         if (mine !== latest || (e && e.name === "AbortError")) return;
