@@ -13,8 +13,6 @@ from pathlib import Path
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from .api.service import DRAINING
-
 
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
 
@@ -63,6 +61,10 @@ class _Server(uvicorn.Server):
     drain_seconds = 0.0
 
     def handle_exit(self, sig, frame) -> None:
+        # Imported here, not at the top: importing the app imports prometheus-client,
+        # which must not happen before `prepare_metrics_dir` has run.
+        from .api.service import DRAINING
+
         if self.drain_seconds > 0 and not DRAINING.is_set():
             DRAINING.set()
             threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame)).start()
