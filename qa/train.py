@@ -54,6 +54,27 @@ def probe_loss(model, pairs: list[tuple[str, str]], batch_size: int, scale: floa
     return float(np.mean(losses)) if losses else float("nan")
 
 
+def _cached_encode(model, path: Path, progress: bool):
+    """The base model's vectors for mining, kept on disk by text: a leave-one-category-out
+    series mines the same texts again, and mining costs as much as a short training."""
+    vectors: dict[str, np.ndarray] = {}
+    if path.exists():
+        with np.load(path) as data:
+            vectors = dict(zip(data["texts"].tolist(), data["vectors"]))
+
+    def encode(texts: list[str]) -> np.ndarray:
+        missing = sorted({t for t in texts if t not in vectors})
+        if missing:
+            new = model.encode(missing, batch_size=32, normalize_embeddings=True, show_progress_bar=progress)
+            vectors.update(zip(missing, new))
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, texts=np.array(list(vectors)), vectors=np.stack(list(vectors.values())))
+            os.replace(tmp, path)
+        return np.stack([vectors[t] for t in texts])
+
+    return encode
+
+
 def _datasets(examples: Pairs):
     from datasets import Dataset, DatasetDict
 
@@ -150,17 +171,15 @@ def train(
         # keeps what the model knows about words the help desk does not use.
         model[0].auto_model.embeddings.word_embeddings.weight.requires_grad_(False)
 
-    def encode(texts):
-        return model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=progress)
-
-    examples = make_pairs(corpus, encode, set(options.exclude_categories), options.seed)
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    cache = out_root / f".mining-{folder_version(str(base))}-{options.max_seq_length}.npz"
+    examples = make_pairs(corpus, _cached_encode(model, cache, progress), set(options.exclude_categories), options.seed)
     if len(examples.pairs) + len(examples.triplets) < 2:
         raise ValueError(f"{corpus_dir}: too few training pairs ({examples.counts})")
     probe = examples.pairs[: 4 * options.batch_size]
     loss_before = probe_loss(model, probe, options.batch_size)
 
-    out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
     work = out_root / f".training-{os.getpid()}-{int(started)}"
     try:
         log = _fit(model, examples, options, work / "trainer", progress)
