@@ -164,6 +164,7 @@ def train(
     if unknown:
         raise ValueError(f"no article in {corpus_dir} has category {', '.join(sorted(unknown))}")
     model = SentenceTransformer(str(base), device="cpu", local_files_only=True)
+    served_length = model.max_seq_length  # training reads less; the saved model reads all
     model.max_seq_length = options.max_seq_length
     if options.freeze_word_embeddings:
         # 96M of e5-small's 118M parameters are the 250k-piece vocabulary; most
@@ -184,6 +185,7 @@ def train(
     try:
         log = _fit(model, examples, options, work / "trainer", progress)
         loss_after = probe_loss(model, probe, options.batch_size)
+        model.max_seq_length = served_length
         model.save(str(work / "model"))
         fit_seconds = time.time() - started
         stamp = datetime.now(timezone.utc)

@@ -81,6 +81,7 @@ def test_trained_folder_is_a_model_setting_with_e5_prompts(trained):
 
     encoder = Encoder(str(trained))
     assert (encoder.query_prompt, encoder.passage_prompt) == ("query: ", "passage: ")
+    assert encoder.model.max_seq_length == 512  # trained on 48 tokens, reads all 512 when served
     q = encoder.encode_queries(["Passwort vergessen"])
     p = encoder.encode_passages(["Passwort zurücksetzen: Schritt für Schritt", "Sendungsverfolgung"])
     assert q.shape == (1, 384) and np.allclose(np.linalg.norm(p, axis=1), 1, atol=1e-4)
