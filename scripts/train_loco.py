@@ -122,7 +122,7 @@ def main() -> int:
     lines += [f"- {k}: {v:.0f} s" for k, v in timings.items()]
     text = "\n".join(lines)
     print(text)
-    args.doc.with_suffix(".run.md").write_text(text + "\n")
+    args.doc.with_suffix(".run.md").write_text(text + "\n")  # raw tables; docs/quality-training.md discusses them
     return 0
 
 
