@@ -71,13 +71,15 @@ def main() -> int:
     timings = {}
     corpus = ROOT / "corpus"
     started = time.time()
-    trained = args.trained or train(corpus, args.base, args.models, TrainOptions(**options))
-    timings["train (all categories)"] = time.time() - started
+    trained = args.trained
+    if trained is None:
+        trained = train(corpus, args.base, args.models, TrainOptions(**options))
+        timings["train (all categories)"] = time.time() - started
     started = time.time()
-    loco = args.loco_trained or train(
-        corpus, args.base, args.models, TrainOptions(**options, exclude_categories=[args.category])
-    )
-    timings[f"train (without {args.category})"] = time.time() - started
+    loco = args.loco_trained
+    if loco is None:
+        loco = train(corpus, args.base, args.models, TrainOptions(**options, exclude_categories=[args.category]))
+        timings[f"train (without {args.category})"] = time.time() - started
 
     started = time.time()
     base_m, trained_m, loco_m = onnx_of(args.base), onnx_of(trained), onnx_of(loco)
