@@ -23,6 +23,7 @@ import numpy as np
 
 CONFIG_FILE = "onnx_model.json"
 MODEL_FILE = "model.onnx"
+TOKEN_BUDGET = 4096  # padded tokens per batch (about 2 tokens per word in de/ru)
 
 
 def is_onnx_folder(model: str) -> bool:
@@ -52,6 +53,10 @@ class OnnxModel:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Every batch has another shape: an arena sized for past shapes only grows
+        # (15 GB on a 47k-word corpus); plain allocation keeps memory to one batch.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         return self._ort.InferenceSession(str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
 
     def for_serving(self) -> None:
@@ -98,9 +103,14 @@ class OnnxModel:
         # Sort by length so that a batch pads little, then restore the order.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
+        start = 0
+        while start < len(texts):
+            # Long texts go in smaller batches: attention memory grows with tokens².
+            words = len(texts[order[start]].split())
+            size = max(1, min(batch_size, TOKEN_BUDGET // max(1, 2 * words)))
+            rows = order[start : start + size]
             out[rows] = self._batch([texts[i] for i in rows])
+            start += size
         if normalize_embeddings:
             out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
         return out
