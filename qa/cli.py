@@ -444,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic", metavar="N[,N]", help="instead: FAISS exact vs IVF on N synthetic vectors")
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     p.set_defaults(func=cmd_bench)
+
+    from .model_cli import add_commands  # qa model build-e5 / export-onnx, qa train
+
+    add_commands(sub)
     return parser
 
 

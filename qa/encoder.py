@@ -58,6 +58,12 @@ class Encoder:
         if embedder is None:
             # Roughly 1.5 tokens per word in de/ru with subword vocabularies.
             self.useful_words = max(32, int((self.backend.max_seq_length or 256) / 1.5))
+            if not (query_prompt or passage_prompt):  # e5 folders name their prompts
+                query_prompt = self.backend.prompts.get("query", "")
+                passage_prompt = self.backend.prompts.get("passage", "")
+        from .model_version import folder_version  # a retrained folder is another model
+
+        self.version = folder_version(model)
         self.query_prompt = query_prompt
         self.passage_prompt = passage_prompt
         self.dimension = self.backend.dimension
@@ -76,6 +82,10 @@ class Encoder:
         imported only here."""
         if embedder is not None and serving:
             return DirectBackend(embedder)
+        from .onnx_encoder import OnnxModel, is_onnx_folder
+
+        if embedder is None and is_onnx_folder(model):  # an exported folder: onnxruntime, no torch
+            return OnnxModel(model)
         from .st_backend import SentenceTransformerBackend
 
         return SentenceTransformerBackend(embedder if embedder is not None else model, device=device)
@@ -83,7 +93,7 @@ class Encoder:
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return self.backend.encode(list(texts), prompt, batch_size)
+        return self.backend.encode(list(texts), prompt=prompt, batch_size=batch_size)
 
     def for_serving(self) -> None:
         """Tune a serving process: one query at a time, one thread each."""
@@ -98,4 +108,5 @@ class Encoder:
     @property
     def identity(self) -> str:
         """What the index manifest records: vectors from another identity do not mix."""
-        return f"{self.name}|q={self.query_prompt}|p={self.passage_prompt}"
+        name = f"{self.name}@{self.version}" if self.version else self.name
+        return f"{name}|q={self.query_prompt}|p={self.passage_prompt}"

@@ -57,6 +57,7 @@ class SentenceTransformerBackend:
             self.model = SentenceTransformer(model, device=device)
         self.dimension = self.model.get_embedding_dimension()
         self.max_seq_length = self.model.max_seq_length
+        self.prompts: dict[str, str] = dict(self.model.prompts or {})  # e5 folders name theirs
 
     def encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
         vectors = self.model.encode(

