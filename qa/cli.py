@@ -24,7 +24,7 @@ def _encoder(model: str):
 
 def _load(index_dir: Path):
     """(encoder, index) for the configured model, or None after printing why not."""
-    from .index import IndexError_, load_index
+    from .artifact import IndexError_, load_index
 
     encoder = _encoder(get_settings().model)
     try:

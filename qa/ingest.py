@@ -11,7 +11,8 @@ from tqdm import tqdm
 
 from .corpus import LANGUAGES, CorpusError, load_corpus
 from .encoder import Encoder
-from .index import EmbeddingCache, Index, build_index, save_index
+from .artifact import save_index
+from .index import EmbeddingCache, Index, build_index
 
 
 class NothingToBuild(RuntimeError):

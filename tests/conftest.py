@@ -51,7 +51,7 @@ def sample_index_dir(tmp_path_factory, encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def searcher(sample_index_dir, encoder):
-    from qa.index import load_index
+    from qa.artifact import load_index
     from qa.search import Searcher
 
     return Searcher(load_index(sample_index_dir, model=encoder.identity), encoder)

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from qa.index import current_build, load_index
+from qa.artifact import current_build, load_index
 
 from .conftest import ROOT, write_article
 

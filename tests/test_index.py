@@ -7,17 +7,8 @@ import pytest
 
 from qa import index as index_mod
 from qa.corpus import load_corpus
-from qa.index import (
-    CURRENT,
-    IndexCorrupt,
-    IndexNotFound,
-    ModelMismatch,
-    build_index,
-    chunk_words,
-    current_build,
-    load_index,
-    save_index,
-)
+from qa.artifact import CURRENT, IndexCorrupt, IndexNotFound, ModelMismatch, current_build, load_index, save_index
+from qa.index import build_index, chunk_words
 from qa.ingest import ingest
 
 from .conftest import CORPUS, ROOT, SAMPLE_ARTICLES, write_article
@@ -90,7 +81,7 @@ def test_killed_ingest_process_leaves_previous_index(small_corpus, tmp_path, enc
     root = tmp_path / "idx"
     save_index(build_index(load_corpus(small_corpus), encoder), root)
     code = (
-        "import os, sys, qa.index as m\n"
+        "import os, sys, qa.artifact as m\n"
         "orig = m.faiss.write_index\n"
         "def die(*a, **k):\n"
         "    orig(*a, **k); os._exit(9)\n"

@@ -93,7 +93,8 @@ def test_index_refuses_a_retrained_model_at_the_same_path(e5_folder, trained, ti
     """The operator retrains into the folder the index was built with: the index and
     the embedding cache must not be reused."""
     from qa.encoder import Encoder
-    from qa.index import EmbeddingCache, ModelMismatch, load_index
+    from qa.artifact import ModelMismatch, load_index
+    from qa.index import EmbeddingCache
     from qa.ingest import ingest
 
     served = tmp_path / "served-model"

@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Request
 
 from ..config import Settings
 from ..encoder import Encoder
-from ..index import CURRENT, IndexError_, current_build, load_build, load_newest_intact
+from ..artifact import CURRENT, IndexError_, current_build, load_build, load_newest_intact
 from ..search import Ranking, Searcher
 
 log = logging.getLogger("qa.api")
