@@ -116,10 +116,6 @@ class System:
         return outcomes
 
 
-def run(searcher: Searcher, questions: list[Question]) -> list[Outcome]:
-    return System("", searcher, questions).run()
-
-
 def metrics(outcomes: list[Outcome]) -> dict:
     answerable = [o for o in outcomes if o.question.gold]
     out: dict = {"n": len(answerable)}

@@ -213,6 +213,45 @@ def _embed(texts: list[str], encode, identity: str, cache: EmbeddingCache | None
     return vectors, len(missing)
 
 
+def _center(raw: np.ndarray, langs: np.ndarray, means: dict[str, np.ndarray], blocks) -> np.ndarray:
+    """Each row minus its language's mean (none for a language without one), re-normalised."""
+    out = np.zeros_like(raw)
+    for lang in np.unique(langs):
+        sel = langs == lang
+        mean = means.get(str(lang))
+        out[sel] = normalize_blocks(raw[sel] - (0.0 if mean is None else mean), blocks)
+    return out
+
+
+def _phrasing_sections(
+    phrase_vectors: np.ndarray,
+    phrase_article: np.ndarray,
+    row_vectors: np.ndarray,
+    row_section: np.ndarray,
+    row_is_section: np.ndarray,
+    section_article: np.ndarray,
+    sections: list[Section],
+) -> np.ndarray:
+    """The section number each phrasing is mapped to (`map_phrasings`, per article)."""
+    out = np.zeros(len(phrase_article), dtype=np.int32)
+    row_article = section_article[row_section]
+    for a_no in np.unique(phrase_article):
+        mine = np.flatnonzero(phrase_article == a_no)
+        own_rows = np.flatnonzero((row_article == a_no) & row_is_section)
+        own_sections = sorted(set(row_section[own_rows].tolist()))
+        if not own_sections:
+            continue
+        col = {s_no: n for n, s_no in enumerate(own_sections)}
+        picked = map_phrasings(
+            phrase_vectors[mine],
+            row_vectors[own_rows],
+            np.array([col[s_no] for s_no in row_section[own_rows]]),
+            [sections[s_no] for s_no in own_sections],
+        )
+        out[mine] = np.array(own_sections)[picked]
+    return out
+
+
 def build_index(
     corpus: Corpus,
     encoder: Encoder,
@@ -262,33 +301,15 @@ def build_index(
         for lang in LANGUAGES
         if (row_langs == lang).any()
     }
-    centered = np.zeros_like(raw)
-    for lang, mean in means.items():
-        sel = row_langs == lang
-        centered[sel] = normalize_blocks(raw[sel] - mean, encoder.blocks)
-
-    phrasing_section = np.zeros(len(phrase_texts), dtype=np.int32)
-    centered_phrases = np.zeros((len(phrase_texts), raw.shape[1]), np.float32)
+    centered = _center(raw, row_langs, means, encoder.blocks)
     if phrase_texts:
-        zero = np.zeros(raw.shape[1], np.float32)
-        phrase_langs = [articles[a].lang for a in phrase_article]
-        centered_phrases = np.vstack(
-            [normalize_blocks(v[None] - means.get(lg, zero), encoder.blocks) for v, lg in zip(raw_phrases, phrase_langs)]
+        centered_phrases = _center(raw_phrases, np.array([articles[a].lang for a in phrase_article]), means, encoder.blocks)
+        phrasing_section = _phrasing_sections(
+            centered_phrases, phrase_article, centered, row_arr, np.array(kinds) == ROW_SECTION, section_article_arr, sections
         )
-        for a_no in np.unique(phrase_article):
-            mine = np.flatnonzero(phrase_article == a_no)
-            own_rows = np.flatnonzero((section_article_arr[row_arr] == a_no) & (np.array(kinds) == ROW_SECTION))
-            own_sections = sorted(set(row_arr[own_rows].tolist()))
-            if not own_sections:
-                continue
-            col = {s_no: n for n, s_no in enumerate(own_sections)}
-            picked = map_phrasings(
-                centered_phrases[mine],
-                centered[own_rows],
-                np.array([col[s_no] for s_no in row_arr[own_rows]]),
-                [sections[s_no] for s_no in own_sections],
-            )
-            phrasing_section[mine] = np.array(own_sections)[picked]
+    else:
+        centered_phrases = np.zeros((0, raw.shape[1]), np.float32)
+        phrasing_section = np.zeros(0, dtype=np.int32)
 
     all_vectors = np.vstack([centered, centered_phrases]) if phrase_texts else centered
     all_rows = np.concatenate([row_arr, phrasing_section]).astype(np.int32)

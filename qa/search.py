@@ -333,19 +333,21 @@ class Searcher:
             if len(hits) >= limit:
                 break
         sig.timings["rank_ms"] = (time.perf_counter() - t) * 1000
-        confidence = self._confidence(sig, r, top_groups[0]) if hits else 0.0
+        confidence = self._confidence(sig, r, top_groups[0], (group_score, article_score)) if hits else 0.0
         return SearchResult(question, sig.query_lang, confidence >= r.threshold, hits, sig.timings, confidence)
 
-    def _confidence(self, sig: Signals, r: Ranking, group: int) -> float:
+    def _confidence(
+        self, sig: Signals, r: Ranking, group: int, fused: tuple[np.ndarray, np.ndarray]
+    ) -> float:
         """The top result's score with its lexical evidence taken in absolute terms
         (damped by `answer_half` instead of `lexical_half`). Ranking wants lexical
         evidence relative to the question's best match, so that a rare exact word
         counts fully; "is there an answer at all" wants it absolute, so that a stray
-        match of a common word does not make a nonsense question look answered."""
-        if r.answer_half != r.lexical_half:
-            group_score, article_score = self.fuse(sig, replace(r, lexical_half=r.answer_half))
-        else:
-            group_score, article_score = self.fuse(sig, r)
+        match of a common word does not make a nonsense question look answered.
+        `fused` is the ranking's own fusion, reused when both dampings are the same."""
+        group_score, article_score = (
+            self.fuse(sig, replace(r, lexical_half=r.answer_half)) if r.answer_half != r.lexical_half else fused
+        )
         a = self.group_article[group]
         return round(float((1 - r.article_weight) * group_score[group] + r.article_weight * article_score[a]), 4)
 

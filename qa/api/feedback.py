@@ -56,7 +56,10 @@ def _check_target(searcher: Searcher, article_id: str, anchor: str) -> None:
         raise HTTPException(422, detail=f"anchor: article '{article_id}' has no section '{anchor}'")
 
 
-def _accept(recorder: Recorder, event: FeedbackEvent) -> FeedbackAccepted:
+async def _accept(recorder: Recorder, searcher: Searcher, event: FeedbackEvent) -> FeedbackAccepted:
+    """Check the section and the query id, then record the event once."""
+    _check_target(searcher, event.article_id, event.anchor)
+    await _check_query(recorder, event.query_id)
     if not recorder.first_time(event):
         return FeedbackAccepted(status="duplicate")
     if not recorder.record_feedback(event):
@@ -73,9 +76,7 @@ async def feedback(
     searcher: Annotated[Searcher, Depends(get_searcher)],
 ) -> FeedbackAccepted:
     """Did the opened answer help? One vote per (question, section); a new vote replaces the old."""
-    _check_target(searcher, body.article_id, body.anchor)
-    await _check_query(recorder, body.query_id)
-    return _accept(recorder, FeedbackEvent(
+    return await _accept(recorder, searcher, FeedbackEvent(
         body.query_id, "helpful", body.article_id, body.anchor, None, body.helpful, time.time()))
 
 
@@ -86,7 +87,5 @@ async def opened(
     searcher: Annotated[Searcher, Depends(get_searcher)],
 ) -> FeedbackAccepted:
     """A member opened a result: which one, at which position of the list."""
-    _check_target(searcher, body.article_id, body.anchor)
-    await _check_query(recorder, body.query_id)
-    return _accept(recorder, FeedbackEvent(
+    return await _accept(recorder, searcher, FeedbackEvent(
         body.query_id, "opened", body.article_id, body.anchor, body.position, None, time.time()))

@@ -57,6 +57,20 @@ def insights_page(request: Request, service: Annotated[Service, Depends(get_serv
                         headers=None if ok else {"WWW-Authenticate": "Bearer"})
 
 
+def _report(report, service: Service, recorder: Recorder, since: str, *args):
+    """`report(store, seconds, *args, embed)` with `since` parsed (422 when malformed)
+    and an unreachable store answered with 503."""
+    try:
+        seconds = parse_since(since)
+    except ValueError as e:
+        raise HTTPException(422, detail=str(e)) from None
+    embed = service.encoder.encode_queries if service.encoder is not None else None
+    try:
+        return report(recorder.store, seconds, *args, embed)
+    except StoreError as e:
+        raise HTTPException(503, detail=f"the event store is not reachable: {e}") from None
+
+
 @router.get("/v1/insights", dependencies=[Depends(require_admin)])
 def insights_api(
     service: Annotated[Service, Depends(get_service)],
@@ -64,15 +78,7 @@ def insights_api(
     since: Annotated[str, Query(description="How far back: 7d, 24h, 2w")] = "7d",
 ) -> dict:
     """The overview: per day, answered rate, top questions, unanswered groups, not-helpful articles, by language and country."""
-    try:
-        seconds = parse_since(since)
-    except ValueError as e:
-        raise HTTPException(422, detail=str(e)) from None
-    embed = service.encoder.encode_queries if service.encoder is not None else None
-    try:
-        return overview(recorder.store, seconds, embed)
-    except StoreError as e:
-        raise HTTPException(503, detail=f"the event store is not reachable: {e}") from None
+    return _report(overview, service, recorder, since)
 
 
 @router.get("/v1/insights/gaps", dependencies=[Depends(require_admin)])
@@ -83,12 +89,4 @@ def insights_gaps(
 ) -> list[dict]:
     """Unanswered and "not helpful" question groups, the nearest articles, and a YAML
     `questions:` block per article for editors to paste. Nothing is written to the corpus."""
-    try:
-        seconds = parse_since(since)
-    except ValueError as e:
-        raise HTTPException(422, detail=str(e)) from None
-    embed = service.encoder.encode_queries if service.encoder is not None else None
-    try:
-        return gaps(recorder.store, seconds, service.searcher, embed)
-    except StoreError as e:
-        raise HTTPException(503, detail=f"the event store is not reachable: {e}") from None
+    return _report(gaps, service, recorder, since, service.searcher)
