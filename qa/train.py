@@ -93,9 +93,11 @@ def _datasets(examples: Pairs):
 def _fit(model, examples: Pairs, options: TrainOptions, work: Path, progress: bool) -> list[dict]:
     """Run the sentence-transformers trainer; returns the logged losses."""
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers, MultiDatasetBatchSamplers
+    from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import TrainerCallback
+
+    from .train_sampler import sampler_for
 
     log: list[dict] = []
 
@@ -111,9 +113,7 @@ def _fit(model, examples: Pairs, options: TrainOptions, work: Path, progress: bo
         per_device_train_batch_size=options.batch_size,
         learning_rate=options.learning_rate,
         warmup_steps=options.warmup_ratio,  # a float below 1: a share of the steps
-        # Several questions share a section: a duplicate in the batch would be
-        # scored as a wrong answer to itself.
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        batch_sampler=sampler_for(examples.pair_groups, examples.triplet_groups),
         multi_dataset_batch_sampler=MultiDatasetBatchSamplers.PROPORTIONAL,
         logging_steps=max(1, options.max_steps // 4 if options.max_steps > 0 else 10),
         save_strategy="no",

@@ -11,10 +11,17 @@ Never from dev.jsonl or XQuAD: those measure the trained model. Kinds of pairs
 - title: an article title -> its intro;
 - question: a member phrasing from `questions:` -> the article's section the base
   model ranks first for it, in the form the index embeds (`title. heading\\ntext`);
-- tag: a member keyword from `tags:` -> likewise.
+- question-crosslingual: the same phrasing -> that section in the article's other
+  languages (members ask in their language about articles that exist only in
+  another one);
+- tag: a member keyword from `tags:` -> the article's best section.
 
 Questions and tags point to an article, not a section: "best section" is the base
 model's choice among that article's sections.
+
+Every example carries its article id as `group`: training puts at most one example
+of an article in a batch, since the article's other sections and translations are
+not wrong answers the model should be pushed away from.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import numpy as np
 
 from .corpus import Article, Corpus, Section
 
-KINDS = ("translation", "heading", "title", "question", "tag")
+KINDS = ("translation", "heading", "title", "question", "question-crosslingual", "tag")
 MAX_WORDS = 120  # e5 reads 512 tokens; training reads the first 128 (a step's cost)
 
 
@@ -45,14 +52,31 @@ def indexed_form(article: Article, section: Section) -> str:
 class Pairs:
     pairs: list[tuple[str, str]] = field(default_factory=list)  # (anchor, positive)
     triplets: list[tuple[str, str, str]] = field(default_factory=list)  # (anchor, positive, negative)
+    pair_groups: list[str] = field(default_factory=list)  # article id of each pair
+    triplet_groups: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def add(self, kind: str, anchor: str, positive: str, negative: str | None = None) -> None:
+    def add(self, kind: str, group: str, anchor: str, positive: str, negative: str | None = None) -> None:
         if negative is None:
             self.pairs.append((anchor, positive))
+            self.pair_groups.append(group)
         else:
             self.triplets.append((anchor, positive, negative))
+            self.triplet_groups.append(group)
         self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def finish(self, rng: random.Random) -> None:
+        """Drop repeated (anchor, positive) pairs (a tag used twice in an article) and
+        shuffle, keeping each example with its group."""
+        seen: set[tuple[str, str]] = set()
+        kept = [(p, g) for p, g in zip(self.pairs, self.pair_groups) if not (p in seen or seen.add(p))]
+        rng.shuffle(kept)
+        self.pairs = [p for p, _ in kept]
+        self.pair_groups = [g for _, g in kept]
+        both = list(zip(self.triplets, self.triplet_groups))
+        rng.shuffle(both)
+        self.triplets = [t for t, _ in both]
+        self.triplet_groups = [g for _, g in both]
 
 
 def training_articles(corpus: Corpus, exclude_categories: set[str]) -> list[Article]:
@@ -74,6 +98,7 @@ def _translation_pairs(articles: list[Article], out: Pairs, rng: random.Random) 
                     art = {sa.lang: a, sb.lang: b}
                     out.add(
                         "translation",
+                        a.id,
                         "passage: " + indexed_form(art[first.lang], first),
                         "passage: " + indexed_form(art[second.lang], second),
                     )
@@ -83,34 +108,48 @@ def _outline_pairs(articles: list[Article], out: Pairs, rng: random.Random) -> N
     for a in articles:
         intro = a.sections[0] if a.sections else None
         if intro is not None and intro.plain.strip():
-            out.add("title", "query: " + a.title, "passage: " + _cut(intro.plain))
+            out.add("title", a.id, "query: " + a.title, "passage: " + _cut(intro.plain))
         for s in a.sections[1:]:
             if not s.plain.strip():
                 continue
             siblings = [o for o in a.sections[1:] if o is not s and o.plain.strip()]
             negative = "passage: " + _cut(rng.choice(siblings).plain) if siblings else None
             if negative is None:
-                out.add("heading", "query: " + s.title, "passage: " + _cut(s.plain))
+                out.add("heading", a.id, "query: " + s.title, "passage: " + _cut(s.plain))
             else:
-                out.add("heading", "query: " + s.title, "passage: " + _cut(s.plain), negative)
+                out.add("heading", a.id, "query: " + s.title, "passage: " + _cut(s.plain), negative)
 
 
 def _member_pairs(articles: list[Article], out: Pairs, encode) -> None:
     """questions and tags -> the article's best section by the base model (`encode`:
-    list of texts -> normalised vectors)."""
+    list of texts -> normalised vectors); questions also -> that section's translations."""
     asks = [(a, kind, text) for a in articles for kind, texts in (("question", a.questions), ("tag", a.tags)) for text in texts]
     if not asks:
         return
     passages = {id(a): ["passage: " + indexed_form(a, s) for s in a.sections] for a in articles if a.sections}
     flat = [p for ps in passages.values() for p in ps]
     vectors = dict(zip(flat, encode(flat)))
+    versions: dict[str, list[Article]] = defaultdict(list)
+    for a in articles:
+        versions[a.id].append(a)
+
+    def best(article: Article, q: np.ndarray) -> int:
+        return int(np.argmax([vectors[p] @ q for p in passages[id(article)]]))
+
     queries = encode(["query: " + text for _, _, text in asks])
     for (a, kind, text), q in zip(asks, queries):
-        options = passages.get(id(a))
-        if not options:
+        if id(a) not in passages:
             continue
-        best = options[int(np.argmax([vectors[p] @ q for p in options]))]
-        out.add(kind, "query: " + text, best)
+        position = best(a, q)
+        out.add(kind, a.id, "query: " + text, passages[id(a)][position])
+        if kind != "question":
+            continue  # a tag is a word of its language; its translation is not the member's
+        for other in versions[a.id]:
+            if other is a or id(other) not in passages:
+                continue
+            # Same outline: the same step; otherwise the base model's choice there.
+            there = position if len(other.sections) == len(a.sections) else best(other, q)
+            out.add("question-crosslingual", a.id, "query: " + text, passages[id(other)][there])
 
 
 def make_pairs(corpus: Corpus, encode, exclude_categories: set[str] = frozenset(), seed: int = 9) -> Pairs:
@@ -121,10 +160,5 @@ def make_pairs(corpus: Corpus, encode, exclude_categories: set[str] = frozenset(
     _translation_pairs(articles, out, rng)
     _outline_pairs(articles, out, rng)
     _member_pairs(articles, out, encode)
-    # Identical anchors with different positives (a tag used twice) are duplicates
-    # for in-batch negatives; keep the first.
-    seen: set[str] = set()
-    out.pairs = [p for p in out.pairs if not (p[0] in seen or seen.add(p[0]))]
-    rng.shuffle(out.pairs)
-    rng.shuffle(out.triplets)
+    out.finish(rng)
     return out

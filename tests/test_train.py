@@ -49,7 +49,7 @@ def test_pairs_come_from_the_corpus_and_leave_out_a_category(e5_folder, tiny_cor
     corpus = load_corpus(tiny_corpus)
     encode = lambda texts: model.encode(texts, normalize_embeddings=True)  # noqa: E731
     everything = make_pairs(corpus, encode)
-    assert set(everything.counts) == {"translation", "heading", "title", "question", "tag"}
+    assert set(everything.counts) == {"translation", "heading", "title", "question", "question-crosslingual", "tag"}
     assert everything.triplets, "headings get a sibling section as hard negative"
     for anchor, positive, negative in everything.triplets:
         assert anchor.startswith("query: ") and positive != negative
@@ -63,6 +63,54 @@ def test_pairs_come_from_the_corpus_and_leave_out_a_category(e5_folder, tiny_cor
     assert orders and not orders_texts & kept
     assert sum(without_orders.counts.values()) < sum(everything.counts.values())
     assert without_orders.counts["question"] == sum(len(a.questions) for a in corpus.articles if a.category != "orders")
+
+
+def test_every_example_carries_its_article_and_questions_reach_the_translations(e5_folder, tiny_corpus):
+    from sentence_transformers import SentenceTransformer
+
+    from qa.train_pairs import indexed_form, make_pairs
+
+    model = SentenceTransformer(str(e5_folder), device="cpu")
+    model.max_seq_length = 48
+    corpus = load_corpus(tiny_corpus)
+    examples = make_pairs(corpus, lambda texts: model.encode(texts, normalize_embeddings=True))
+    assert len(examples.pair_groups) == len(examples.pairs)
+    assert len(examples.triplet_groups) == len(examples.triplets)
+
+    passages = {}  # passage text -> (article id, language)
+    for a in corpus.articles:
+        for s in a.sections:
+            passages["passage: " + indexed_form(a, s)] = (a.id, a.lang)
+    asked_in = {"query: " + q: (a.id, a.lang) for a in corpus.articles for q in a.questions}
+    crosslingual = 0
+    for (anchor, positive), group in zip(examples.pairs, examples.pair_groups):
+        if positive in passages:
+            assert passages[positive][0] == group, (anchor, positive)
+        if anchor in asked_in and positive in passages and passages[positive][1] != asked_in[anchor][1]:
+            assert asked_in[anchor][0] == passages[positive][0] == group
+            crosslingual += 1
+    assert 0 < crosslingual <= examples.counts["question-crosslingual"]
+
+
+def test_a_batch_never_holds_two_examples_of_one_article():
+    from datasets import Dataset
+
+    from qa.train_sampler import OneExamplePerArticle
+
+    groups = [f"article-{i % 7}" for i in range(60)]  # 7 articles, 8-9 examples each
+    anchors = [f"question {i}" for i in range(60)]
+    anchors[5] = anchors[12]  # the same text in two articles
+    dataset = Dataset.from_dict({"anchor": anchors, "positive": [f"section {i}" for i in range(60)]})
+    sampler = OneExamplePerArticle(dataset, batch_size=5, drop_last=False, groups=groups, seed=3)
+    batches = list(sampler)
+    assert 0 < len(batches) <= len(sampler)
+    placed = [i for b in batches for i in b]
+    assert len(placed) == len(set(placed)) and len(placed) >= 50
+    for b in batches:
+        assert len({groups[i] for i in b}) == len(b) <= 5
+        assert len({anchors[i] for i in b}) == len(b)
+    sampler.set_epoch(1)
+    assert list(sampler) != batches, "each epoch is shuffled anew"
 
 
 def test_tiny_training_lowers_the_loss_and_writes_a_versioned_folder(trained):
