@@ -2,11 +2,17 @@
 that `qa.onnx_encoder` serves without torch, optionally int8-quantised.
 
 sentence-transformers' own ONNX backend (`backend="onnx"`) goes through optimum's
-exporter, whose current release (optimum-onnx 0.1) requires transformers < 4.58 and
-an older huggingface_hub, while this stack runs transformers 5 with
-sentence-transformers 6.2. The transformer is therefore exported with
-`torch.onnx.export` directly, and quantised with onnxruntime's
+exporter. Its newest release on the registry, optimum-onnx 0.1.0, requires
+transformers < 4.58, while sentence-transformers 6.2 requires transformers >= 5;
+installed beside transformers 5 anyway, `optimum.onnxruntime` fails to import
+(`is_offline_mode` is gone from `transformers.utils`). The transformer is therefore
+exported with `torch.onnx.export` directly, and quantised with onnxruntime's
 `quantize_dynamic`, which is what optimum would call.
+
+Quantisation is per channel, and the feed-forward output projections stay float:
+their inputs (the GELU outputs) have the widest ranges, and one scale per tensor
+for those activations is what cost a fine-tuned model its quality (see
+docs/quality-training.md, "int8").
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ class _TokenStates:
                 return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
         return Wrapped().eval()
+
+
+def _feed_forward_outputs(onnx_file: Path) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(onnx_file), load_external_data=False).graph
+    return [n.name for n in graph.node
+            if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul") and "/attention/" not in n.name]
 
 
 def export_onnx(source: Path | str, out: Path | str, int8: bool = True) -> Path:
@@ -67,7 +81,8 @@ def export_onnx(source: Path | str, out: Path | str, int8: bool = True) -> Path:
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True,
+                             nodes_to_exclude=_feed_forward_outputs(fp32))
         else:
             shutil.copy(fp32, out / MODEL_FILE)
     tokenizer_json = source / "tokenizer.json"
@@ -79,7 +94,8 @@ def export_onnx(source: Path | str, out: Path | str, int8: bool = True) -> Path:
         "pooling": "mean",
         "normalize": True,
         "pad_token_id": transformer.tokenizer.pad_token_id,
-        "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights)" if int8 else "none (fp32)",
+        "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights per channel, "
+        "feed-forward outputs float)" if int8 else "none (fp32)",
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     write_version(out, exported_by="qa model export-onnx", source=str(source),
