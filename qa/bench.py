@@ -109,10 +109,28 @@ def drive(port: int, paths: list[str], concurrency: int, seconds: float, rate: f
 
 
 # -- the server -------------------------------------------------------------------------
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_range(n: int) -> int:
+    """A first port such that it and the next n-1 are free (replicas of `qa deploy`
+    listen on consecutive ports)."""
+    for _ in range(50):
+        base, socks = free_port(), []
+        try:
+            for port in range(base, base + n):
+                socks.append(socket.socket())
+                socks[-1].bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
 
 
 def _rss_bytes(pid: int) -> int:
@@ -136,7 +154,7 @@ def _rss_bytes(pid: int) -> int:
 
 @contextmanager
 def running_server(index_dir: Path, workers: int, env: dict | None = None):
-    port = _free_port()
+    port = free_port()
     full_env = dict(os.environ, HELPDESK_QA_INDEX_DIR=str(index_dir), HELPDESK_QA_RELOAD_INTERVAL="0")
     full_env.update(env or {})
     # Events are on (as in production) unless HELPDESK_QA_EVENTS=false; bench questions

