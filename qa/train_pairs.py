@@ -70,13 +70,14 @@ class Pairs:
         shuffle, keeping each example with its group."""
         seen: set[tuple[str, str]] = set()
         kept = [(p, g) for p, g in zip(self.pairs, self.pair_groups) if not (p in seen or seen.add(p))]
-        rng.shuffle(kept)
-        self.pairs = [p for p, _ in kept]
-        self.pair_groups = [g for _, g in kept]
-        both = list(zip(self.triplets, self.triplet_groups))
-        rng.shuffle(both)
-        self.triplets = [t for t, _ in both]
-        self.triplet_groups = [g for _, g in both]
+        self.pairs, self.pair_groups = _shuffled(kept, rng)
+        self.triplets, self.triplet_groups = _shuffled(list(zip(self.triplets, self.triplet_groups)), rng)
+
+
+def _shuffled(examples: list[tuple], rng: random.Random) -> tuple[list, list]:
+    """Shuffle (example, group) pairs; the examples and their groups, still aligned."""
+    rng.shuffle(examples)
+    return [e for e, _ in examples], [g for _, g in examples]
 
 
 def training_articles(corpus: Corpus, exclude_categories: set[str]) -> list[Article]:
