@@ -29,35 +29,19 @@ import json
 import os
 import secrets
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from .corpus import Article, Section
+from .corpus import Article, Section, Synonyms
+from .errors import IndexCorrupt, IndexLoadError, IndexNotFound, ModelMismatch
 from .index import FORMAT_VERSION, IVF_NPROBE, Index
 from .lexical import LexicalIndex
-from .synonyms import Synonyms
 
 CURRENT = "CURRENT"
 FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz", "synonyms.json")
-
-
-class IndexError_(RuntimeError):
-    """Base of index loading errors (named so as not to shadow the builtin)."""
-
-
-class IndexNotFound(IndexError_):
-    pass
-
-
-class IndexCorrupt(IndexError_):
-    pass
-
-
-class ModelMismatch(IndexError_):
-    pass
 
 
 def _sha256(path: Path) -> str:
@@ -78,7 +62,7 @@ def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
     """Write `index` as a new build under `root` and make it current, atomically."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    name = f"build-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    name = f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     folder = root / name
     folder.mkdir()
     with open(folder / "sections.json", "w", encoding="utf-8") as f:
@@ -226,12 +210,12 @@ def load_newest_intact(root: Path | str, model: str | None = None) -> tuple[Inde
         return load_build(folder, model), folder, []
     except IndexNotFound:
         raise
-    except IndexError_ as e:
+    except IndexLoadError as e:
         first, refused = e, [str(e)]
     pointer = (root / CURRENT).read_text().strip()
     for folder in sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != pointer), key=_age, reverse=True):
         try:
             return load_build(folder, model), folder, refused
-        except IndexError_ as e:
+        except IndexLoadError as e:
             refused.append(str(e))
     raise first

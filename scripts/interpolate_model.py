@@ -15,10 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa.model_version import write_version  # noqa: E402
+from qa.encoder.version import write_version
 
 WEIGHTS = "model.safetensors"
 

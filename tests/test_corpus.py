@@ -37,7 +37,7 @@ def error_of(text) -> CorpusError:
 )
 def test_each_missing_required_key_is_reported_at_its_line(key, line):
     lines = GOOD_FRONT.splitlines()
-    text = "\n".join(l if not l.startswith(f"{key}:") else f"{key}:" for l in lines) + "\n# Passwort ändern\n"
+    text = "\n".join(ln if not ln.startswith(f"{key}:") else f"{key}:" for ln in lines) + "\n# Passwort ändern\n"
     err = error_of(text)
     assert f"missing required key '{key}'" in err.reason
     assert err.line == line
@@ -248,7 +248,9 @@ def test_bad_questions_are_reported_at_their_line(items, line, reason):
 def test_questions_limits_count_and_type():
     err = error_of(with_questions(*(f"Frage Nummer {n}" for n in range(31))))
     assert "at most 30" in err.reason and err.line == 10
-    err = error_of(GOOD_FRONT.replace("tags: [Passwort]\n", "tags: [Passwort]\nquestions: nur eine\n") + "# Passwort ändern\n")
+    err = error_of(
+        GOOD_FRONT.replace("tags: [Passwort]\n", "tags: [Passwort]\nquestions: nur eine\n") + "# Passwort ändern\n"
+    )
     assert "must be a list" in err.reason and err.line == 10
     assert len(parse(with_questions(*(f"Frage Nummer {n}" for n in range(30)))).questions) == 30
 

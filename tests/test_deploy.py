@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qa.bench import free_port_range
-from qa.deploy import find_nginx
+from qa.ops.deploy import find_nginx
+from qa.quality.bench import free_port_range
 
 from .conftest import ROOT, Server, free_port, write_article
 
@@ -33,8 +33,14 @@ QUESTIONS = ["Passwort vergessen", "как сменить центр", "where is
 
 
 def write_corpus(folder: Path, extra: str = "") -> Path:
-    write_article(folder, "de", "pw", "## Schritt für Schritt\n\n1. Anmeldeseite öffnen.\n2. Passwort vergessen klicken.\n",
-                  title="Passwort vergessen", category="account")
+    write_article(
+        folder,
+        "de",
+        "pw",
+        "## Schritt für Schritt\n\n1. Anmeldeseite öffnen.\n2. Passwort vergessen klicken.\n",
+        title="Passwort vergessen",
+        category="account",
+    )
     write_article(folder, "ru", "pw", "## Шаги\n\n1. Откройте страницу входа.\n2. Нажмите «Забыли пароль».\n",
                   title="Как восстановить пароль", category="account")
     write_article(folder, "en", "parcel", "## Tracking\n\n1. Open your orders.\n2. Click the tracking number.\n",

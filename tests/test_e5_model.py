@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from qa.corpus import load_corpus
@@ -56,7 +55,9 @@ def engine_tokenizer(tmp_path_factory):
         "int e5_tokenize(e5_model *m, const char *s, int *out, int cap) { return tok_content(&m->tok, s, out, cap); }\n"
     )
     lib_path = folder / "tok.so"
-    subprocess.run([cc, "-O1", "-shared", "-fPIC", f"-I{src}", "-o", str(lib_path), str(folder / "tok.c"), "-lm"], check=True)
+    subprocess.run(
+        [cc, "-O1", "-shared", "-fPIC", f"-I{src}", "-o", str(lib_path), str(folder / "tok.c"), "-lm"], check=True
+    )
     lib = ctypes.CDLL(str(lib_path))
     lib.e5_load.restype = ctypes.c_void_p
     lib.e5_load.argtypes = [ctypes.c_char_p]
@@ -129,7 +130,9 @@ def test_folder_loads_offline_with_e5_prompts(e5_folder):
         "print(m.prompts['query'] + '|' + m.prompts['passage'] + '|' + str(m.get_embedding_dimension()))"
     )
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=str(e5_folder.parent / "hf-home"))
-    out = subprocess.run([sys.executable, "-c", code, str(e5_folder)], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(e5_folder)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "query: |passage: |384"
 

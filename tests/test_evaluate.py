@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from qa.evaluate import Outcome, Question, QuestionFileError, load_questions, metrics
+from qa.quality.evaluate import Outcome, Question, QuestionFileError, load_questions, metrics
 
 from .conftest import ROOT, write_article
 
@@ -81,7 +81,9 @@ def test_eval_runs_several_question_files_on_their_own_corpora(tmp_path):
         corpora.append(str(corpus))
         files.append(str(q))
     args = ["--questions", *files, "--corpus", *corpora, "--cache", str(tmp_path / "cache"), "--json"]
-    run = subprocess.run([sys.executable, "scripts/eval.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "scripts/eval.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert list(data) == ["one", "two"]

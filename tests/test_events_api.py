@@ -68,7 +68,9 @@ def test_feedback_is_stored_once_per_retry_and_a_new_vote_replaces_the_old(event
 
     def mine():
         o = insights(url, since="1d")
-        return o if any(f["article_id"] == hit["article_id"] and not f["helpful"] for f in o["recent_feedback"]) else None
+        return (
+            o if any(f["article_id"] == hit["article_id"] and not f["helpful"] for f in o["recent_feedback"]) else None
+        )
 
     o = wait_for(mine)
     assert o["not_helpful"] == 1 and {"position": 1, "count": 1} in o["opened_positions"]
@@ -99,8 +101,10 @@ def test_unknown_query_article_or_anchor_gets_422(events_server):
     unknown_article = httpx.post(url + "/v1/feedback", json={"query_id": body["query_id"], "article_id": "no-such",
                                                              "anchor": "", "helpful": True})
     assert unknown_article.status_code == 422 and unknown_article.json()["detail"].startswith("article_id")
-    bad_anchor = httpx.post(url + "/v1/feedback/opened", json={"query_id": body["query_id"], "article_id": hit["article_id"],
-                                                               "anchor": "nowhere", "position": 1})
+    bad_anchor = httpx.post(
+        url + "/v1/feedback/opened",
+        json={"query_id": body["query_id"], "article_id": hit["article_id"], "anchor": "nowhere", "position": 1},
+    )
     assert bad_anchor.status_code == 422 and bad_anchor.json()["detail"].startswith("anchor")
 
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from qa.corpus import parse_article
-from qa.gaps import gaps, phrasing, usable
-from qa.insights import parse_since
-from qa.store import SQLiteStore
+from qa.events.gaps import gaps, phrasing, usable
+from qa.events.insights import parse_since
+from qa.events.store import SQLiteStore
 
 from .conftest import CORPUS, ROOT
 from .eventgen import GAPS, generate
@@ -44,7 +44,9 @@ def paste(article_path, block: str, tmp_path):
 
 
 def test_gaps_group_by_meaning_with_nearest_articles_and_pasteable_snippets(event_dir, searcher, encoder, tmp_path):
-    groups = gaps(SQLiteStore(event_dir / "events.sqlite3"), parse_since("30d"), searcher, encoder.encode_queries, now=NOW)
+    groups = gaps(
+        SQLiteStore(event_dir / "events.sqlite3"), parse_since("30d"), searcher, encoder.encode_queries, now=NOW
+    )
     unanswered = [g for g in groups if g["kind"] == "unanswered"]
     not_helpful = [g for g in groups if g["kind"] == "not_helpful"]
     assert len(unanswered) == len(GAPS) and not_helpful
@@ -77,7 +79,11 @@ def test_a_redacted_question_is_not_offered_as_a_phrasing(searcher):
     out = phrasing(searcher, "Passwort vergessen, meine ID ist 12345678", "acc-password-reset", "de")
     assert out["question"] == "Passwort vergessen, meine ID ist [member-id]" and not out["usable"] and not out["added"]
     good = phrasing(searcher, "  Passwort   weg, was nun? ", "acc-password-reset", "de")
-    assert good["usable"] and good["added"] == ["Passwort weg, was nun?"] and good["file"].endswith("de/account/acc-password-reset.md")
+    assert (
+        good["usable"]
+        and good["added"] == ["Passwort weg, was nun?"]
+        and good["file"].endswith("de/account/acc-password-reset.md")
+    )
     again = phrasing(searcher, "wie bekomme ich ein neues passwort für mein atomy-konto?", "acc-password-reset", "de")
     assert again["added"] == []  # already one of the article's phrasings (case-insensitive)
     assert phrasing(searcher, "x y z", "no-such-article", None) is None

@@ -1,45 +1,26 @@
+"""Building the index in memory: what is embedded for a section, phrasings as query
+rows mapped to a section of their own article, the per-language centring, the
+embedding cache, and that the same corpus always gives the same vectors. The artifact
+on disk: tests/test_artifact.py."""
+
 import json
-import subprocess
-import sys
 
 import numpy as np
-import pytest
 
-from qa import index as index_mod
+from qa.artifact import current_build
 from qa.corpus import load_corpus
-from qa.artifact import CURRENT, IndexCorrupt, IndexNotFound, ModelMismatch, current_build, load_index, save_index
-from qa.index import build_index, chunk_words
+from qa.index import (
+    MIN_ROWS_FOR_MEAN,
+    ROW_ARTICLE,
+    ROW_PHRASING,
+    ROW_SECTION,
+    build_index,
+    chunk_words,
+    passage_texts,
+)
 from qa.ingest import ingest
 
-from .conftest import CORPUS, ROOT, SAMPLE_ARTICLES, write_article
-
-
-@pytest.fixture
-def small_corpus(tmp_path):
-    folder = tmp_path / "corpus"
-    write_article(folder, "de", "pw", "Einleitung.\n\n## Schritte\n\n1. Öffnen.\n2. Speichern.\n", title="Passwort")
-    write_article(folder, "ru", "pw", "Введение.\n\n## Шаги\n\n1. Откройте.\n2. Сохраните.\n", title="Пароль")
-    write_article(folder, "en", "kz", "Intro.\n\n## Kaspi\n<!-- countries: KZ -->\n\nKaspi payouts.\n", title="Payouts")
-    return folder
-
-
-def test_round_trip(small_corpus, tmp_path, encoder):
-    built = build_index(load_corpus(small_corpus), encoder)
-    save_index(built, tmp_path / "idx")
-    loaded = load_index(tmp_path / "idx", model=encoder.identity)
-    assert [s.key for s in loaded.sections] == [s.key for s in built.sections]
-    assert loaded.faiss_index.ntotal == built.faiss_index.ntotal
-    assert np.array_equal(loaded.rows, built.rows) and np.array_equal(loaded.row_kind, built.row_kind)
-    assert np.array_equal(loaded.phrasing_section, built.phrasing_section)
-    m = loaded.manifest
-    assert m["model"] == encoder.identity and m["dimension"] == 512 and m["format_version"] == index_mod.FORMAT_VERSION
-    assert m["languages"]["de"] == {"articles": 1, "sections": 2}
-    assert len(m["corpus_hash"]) == 64 and m["build_time"]
-    kaspi = [s for s in loaded.sections if s.title == "Kaspi"][0]
-    assert kaspi.countries == ["KZ"]
-    q = loaded.center(encoder.encode_queries(["Passwort"]), "de")
-    _, rows = loaded.faiss_index.search(q, 1)
-    assert loaded.sections[loaded.rows[rows[0][0]]].article_id == "pw"
+from .conftest import CORPUS, SAMPLE_ARTICLES, write_article
 
 
 def test_long_section_is_embedded_in_overlapping_chunks_but_stored_whole(tmp_path, encoder):
@@ -54,75 +35,6 @@ def test_long_section_is_embedded_in_overlapping_chunks_but_stored_whole(tmp_pat
     long_rows = (built.rows == 0).sum()
     assert long_rows > 40 and len(built.sections) == 1
     assert built.sections[0].plain.split() == words
-
-
-def test_crash_mid_write_leaves_previous_index_active(small_corpus, tmp_path, encoder, monkeypatch):
-    root = tmp_path / "idx"
-    first = build_index(load_corpus(small_corpus), encoder)
-    save_index(first, root)
-    before = (root / CURRENT).read_text()
-
-    write_article(small_corpus, "en", "new", "## New\n\nNew text.\n", title="New")
-    second = build_index(load_corpus(small_corpus), encoder)
-
-    def boom(*a, **k):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(index_mod.faiss, "write_index", boom)
-    with pytest.raises(OSError):
-        save_index(second, root)
-    assert (root / CURRENT).read_text() == before
-    loaded = load_index(root, model=encoder.identity)
-    assert {s.article_id for s in loaded.sections} == {"pw", "kz"}
-
-
-def test_killed_ingest_process_leaves_previous_index(small_corpus, tmp_path, encoder):
-    """A real process killed while writing its build folder."""
-    root = tmp_path / "idx"
-    save_index(build_index(load_corpus(small_corpus), encoder), root)
-    code = (
-        "import os, sys, qa.artifact as m\n"
-        "orig = m.faiss.write_index\n"
-        "def die(*a, **k):\n"
-        "    orig(*a, **k); os._exit(9)\n"
-        "m.faiss.write_index = die\n"
-        "from qa.cli import main; main(['ingest', '--corpus', sys.argv[1], '--out', sys.argv[2], '--quiet'])\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code, str(CORPUS), str(root)], cwd=ROOT, capture_output=True)
-    assert proc.returncode == 9
-    assert len(list(root.glob("build-*"))) == 2  # the debris is there...
-    assert {s.article_id for s in load_index(root).sections} == {"pw", "kz"}  # ...but not active
-
-
-def test_model_mismatch_is_a_clear_error(small_corpus, tmp_path, encoder):
-    save_index(build_index(load_corpus(small_corpus), encoder), tmp_path / "idx")
-    with pytest.raises(ModelMismatch, match="built with model 'usem3.*configured for 'other-model"):
-        load_index(tmp_path / "idx", model="other-model")
-
-
-def test_corrupt_file_is_detected(small_corpus, tmp_path, encoder):
-    save_index(build_index(load_corpus(small_corpus), encoder), tmp_path / "idx")
-    folder = current_build(tmp_path / "idx")
-    data = bytearray((folder / "vectors.faiss").read_bytes())
-    data[-10] ^= 0xFF
-    (folder / "vectors.faiss").write_bytes(bytes(data))
-    with pytest.raises(IndexCorrupt, match="vectors.faiss is missing or corrupt"):
-        load_index(tmp_path / "idx")
-    (folder / "manifest.json").write_text("{not json")
-    with pytest.raises(IndexCorrupt, match="unreadable"):
-        load_index(tmp_path / "idx")
-
-
-def test_no_index_says_to_run_ingest(tmp_path):
-    with pytest.raises(IndexNotFound, match="qa ingest"):
-        load_index(tmp_path)
-
-
-def test_old_builds_are_pruned(small_corpus, tmp_path, encoder):
-    built = build_index(load_corpus(small_corpus), encoder)
-    for _ in range(4):
-        save_index(built, tmp_path / "idx")
-    assert len(list((tmp_path / "idx").glob("build-*"))) == 2
 
 
 def test_second_ingest_reuses_cached_embeddings(small_corpus, tmp_path, encoder):
@@ -142,3 +54,48 @@ def test_whole_sample_corpus(sample_index_dir):
     assert m["languages"]["ru"]["articles"] == len([p for p in files if p.parts[-3] == "ru"])
     assert m["phrasings"] == sum(len(a.questions) for a in load_corpus(CORPUS).articles) > 0
     assert m["sections"] == sum(v["sections"] for v in m["languages"].values())
+
+
+def test_the_intro_carries_the_article_level_rows(tmp_path, encoder):
+    folder = tmp_path / "c"
+    write_article(folder, "en", "pw", "Forgot it? Reset it.\n\n## Reset\n\n1. Click.\n", title="Password",
+                  extra="tags: [login, office]\n")
+    article = load_corpus(folder).articles[0]
+    intro, steps = article.sections
+    assert passage_texts(article, intro, 120) == [
+        ("Password\nForgot it? Reset it.", False), ("Password", True), ("Password. login, office", True)]
+    assert passage_texts(article, steps, 120) == [("Password. Reset\nClick.", False), ("Password. Reset", False)]
+    built = build_index(load_corpus(folder), encoder)
+    assert built.row_kind.tolist() == [ROW_SECTION, ROW_ARTICLE, ROW_ARTICLE, ROW_SECTION, ROW_SECTION]
+
+
+def test_phrasings_are_query_rows_mapped_to_a_section_of_their_own_article(small_corpus, encoder):
+    write_article(small_corpus, "en", "parcel", "Intro.\n\n## Where it is\n\n1. Open Orders.\n2. Click Track.\n",
+                  title="Parcel", extra='questions:\n  - "where is my parcel"\n  - "tracking number missing"\n')
+    built = build_index(load_corpus(small_corpus), encoder)
+    phrasing_rows = np.flatnonzero(built.row_kind == ROW_PHRASING)
+    assert len(phrasing_rows) == built.manifest["phrasings"] == 2
+    mapped = [built.sections[built.rows[r]] for r in phrasing_rows]
+    assert [(s.article_id, s.title) for s in mapped] == [("parcel", "Where it is")] * 2  # the steps, not the intro
+    without = build_index(load_corpus(small_corpus), encoder, phrasings=False)
+    assert not (without.row_kind == ROW_PHRASING).any() and without.manifest["phrasings"] == 0
+
+
+def test_a_language_is_centred_only_with_enough_rows(tmp_path, encoder):
+    folder = tmp_path / "c"
+    for n in range(MIN_ROWS_FOR_MEAN):  # each article: an intro row and a title row
+        write_article(folder, "de", f"a{n}", f"Text Nummer {n}.\n", title=f"Titel {n}")
+    write_article(folder, "en", "one", "Only one text.\n", title="One")
+    built = build_index(load_corpus(folder), encoder)
+    assert np.linalg.norm(built.means["de"]) > 0.1
+    assert not built.means["en"].any()  # too few rows: the mean would be their meaning
+    vectors = built.faiss_index.reconstruct_n(0, built.faiss_index.ntotal)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_the_same_corpus_gives_the_same_vectors(small_corpus, tmp_path, encoder):
+    first = build_index(load_corpus(small_corpus), encoder)
+    second = build_index(load_corpus(small_corpus), encoder)
+    n = first.faiss_index.ntotal
+    assert np.array_equal(first.faiss_index.reconstruct_n(0, n), second.faiss_index.reconstruct_n(0, n))
+    assert np.array_equal(first.rows, second.rows) and first.manifest["corpus_hash"] == second.manifest["corpus_hash"]

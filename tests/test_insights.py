@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from qa.insights import group_by_meaning, overview, parse_since
-from qa.store import PostgresStore, SQLiteStore
+from qa.errors import UsageError
+from qa.events.insights import group_by_meaning, overview, parse_since
+from qa.events.store import PostgresStore, SQLiteStore
 
 from .conftest import ROOT
 from .eventgen import GAPS, generate
@@ -37,7 +38,9 @@ def test_counts_add_up(generated):
     o = overview(store, parse_since("7d"), None, now=NOW)
     assert o["questions"] == counts["questions"]
     assert len(o["per_day"]) == 8 and sum(d["questions"] for d in o["per_day"]) == o["questions"]
-    assert sum(r["questions"] for r in o["by_language"]) == o["questions"] == sum(r["questions"] for r in o["by_country"])
+    assert (
+        sum(r["questions"] for r in o["by_language"]) == o["questions"] == sum(r["questions"] for r in o["by_country"])
+    )
     assert {r["lang"] for r in o["by_language"]} == {"de", "ru", "en"}
     assert 0.6 < o["answered_rate"] < 0.9
     counts_desc = [q["count"] for q in o["top_questions"]]
@@ -74,14 +77,16 @@ def test_postgresql_gives_the_same_overview_as_sqlite(generated):
         pg = PostgresStore(url)
         try:
             generate(pg, days=6, per_day=40, now=NOW)
-            assert overview(pg, parse_since("7d"), None, now=NOW) == overview(sqlite_store, parse_since("7d"), None, now=NOW)
+            assert overview(pg, parse_since("7d"), None, now=NOW) == overview(
+                sqlite_store, parse_since("7d"), None, now=NOW
+            )
         finally:
             pg.close()
 
 
 def test_since_must_be_a_duration():
     assert parse_since("24h") == 86400 and parse_since("2w") == 14 * 86400
-    with pytest.raises(ValueError, match="7d"):
+    with pytest.raises(UsageError, match="7d"):
         parse_since("last week")
 
 

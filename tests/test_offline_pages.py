@@ -85,7 +85,9 @@ def test_page_works_offline(spec, browser, site):
     page = context.new_page()
     # Requests that bypass routing (the browser's own favicon fetch) still show up here.
     page.on("request", lambda r: None if same_host(r.url, site.url) else elsewhere.append(r.url))
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text} {m.location}") if m.type == "error" else None)
+    page.on(
+        "console", lambda m: errors.append(f"console {m.type}: {m.text} {m.location}") if m.type == "error" else None
+    )
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
     try:
         response = page.goto(site.url + spec.path)
@@ -122,5 +124,9 @@ def test_favicon_and_docs_assets_are_served_here(site):
         assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
         assert r.text.lstrip().startswith("<svg")
     docs = httpx.get(site.url + "/docs").text
-    assert "cdn." not in docs and "fastapi.tiangolo.com" not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs
+    assert (
+        "cdn." not in docs
+        and "fastapi.tiangolo.com" not in docs
+        and "/static-offline-docs/swagger-ui-bundle.js" in docs
+    )
     assert httpx.get(site.url + "/static-offline-docs/swagger-ui-bundle.js").status_code == 200

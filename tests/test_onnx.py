@@ -26,7 +26,7 @@ def torch_model(e5_folder):
 
 @pytest.fixture(scope="module")
 def exported(e5_folder, tmp_path_factory):
-    from qa.onnx_export import export_onnx
+    from qa.training.onnx_export import export_onnx
 
     root = tmp_path_factory.mktemp("onnx")
     return {"fp32": export_onnx(e5_folder, root / "fp32", int8=False), "int8": export_onnx(e5_folder, root / "int8")}
@@ -37,7 +37,7 @@ TEXTS = sample(8, 60) + ["Passwort vergessen", "  kurze   Frage  "]
 
 @pytest.mark.parametrize("variant, floor", [("fp32", 0.99), ("int8", 0.99)])
 def test_onnx_vectors_match_the_torch_model(torch_model, exported, variant, floor):
-    from qa.onnx_encoder import OnnxModel
+    from qa.encoder.onnx import OnnxModel
 
     onnx_model = OnnxModel(exported[variant])
     for kind in ("query", "passage"):
@@ -52,6 +52,15 @@ def test_onnx_vectors_match_the_torch_model(torch_model, exported, variant, floo
     assert (alone * batched).sum(axis=1).min() >= floor
 
 
+def test_the_onnx_folder_is_an_encoder_backend(exported):
+    from qa.encoder import Encoder, EncoderBackend
+
+    encoder = Encoder(str(exported["int8"]))
+    assert isinstance(encoder.backend, EncoderBackend) and type(encoder.backend).__name__ == "OnnxModel"
+    assert encoder.query_prompt == "query: " and encoder.backend.max_seq_length == 512
+    assert encoder.encode_queries(["Passwort vergessen"]).shape == (1, encoder.dimension)
+
+
 def test_int8_is_smaller(exported):
     assert (exported["int8"] / "model.onnx").stat().st_size < 0.5 * (exported["fp32"] / "model.onnx").stat().st_size
     assert json.loads((exported["int8"] / "qa_model.json").read_text())["int8"] is True
@@ -59,7 +68,7 @@ def test_int8_is_smaller(exported):
 
 def test_serving_the_onnx_model_does_not_import_torch(exported):
     code = (
-        "import sys; from qa.onnx_encoder import OnnxModel;"
+        "import sys; from qa.encoder.onnx import OnnxModel;"
         "m = OnnxModel(sys.argv[1]); m.for_serving();"
         "q = m.encode(['Passwort vergessen'], prompt_name='query');"
         "p = m.encode(['Passwort zurücksetzen', 'Lieferung in die Schweiz'], prompt_name='passage');"

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from qa.accesslog import scrub_path
-from qa.redact import classify_number, iban_ok, inn_ok, iin_ok, luhn_ok, redact, steuer_id_ok
+from qa.events.redact import classify_number, iban_ok, iin_ok, inn_ok, luhn_ok, redact, steuer_id_ok
+from qa.ops.accesslog import scrub_path
 
 # (question, expected after redaction)
 POSITIVES = [
     # member IDs (8 digits)
-    ("Meine Mitgliedsnummer ist 12345678, ich komme nicht ins Konto", "Meine Mitgliedsnummer ist [member-id], ich komme nicht ins Konto"),
+    (
+        "Meine Mitgliedsnummer ist 12345678, ich komme nicht ins Konto",
+        "Meine Mitgliedsnummer ist [member-id], ich komme nicht ins Konto",
+    ),
     ("мой ID 87654321 не могу войти", "мой ID [member-id] не могу войти"),
     ("member id 40961234 forgot password", "member id [member-id] forgot password"),
     ("ID:30561287 Bestellung fehlt", "ID:[member-id] Bestellung fehlt"),
@@ -152,6 +155,8 @@ def test_a_wrong_check_digit_is_not_a_card_or_iban():
 
 
 def test_access_log_path_loses_the_question_but_keeps_the_rest():
-    assert scrub_path("/v1/ask?q=Passwort%20vergessen%2012345678&lang=de&limit=5") == "/v1/ask?q=[removed]&lang=de&limit=5"
+    assert (
+        scrub_path("/v1/ask?q=Passwort%20vergessen%2012345678&lang=de&limit=5") == "/v1/ask?q=[removed]&lang=de&limit=5"
+    )
     assert scrub_path("/v1/ask?lang=de&q=x") == "/v1/ask?lang=de&q=[removed]"
     assert scrub_path("/healthz") == "/healthz"

@@ -11,8 +11,16 @@ import uuid
 
 import pytest
 
-from qa.events import Recorder
-from qa.store import SCHEMA_VERSION, FeedbackEvent, PostgresStore, QueryEvent, SQLiteStore, StoreError, open_store
+from qa.events.recorder import Recorder
+from qa.events.store import (
+    SCHEMA_VERSION,
+    FeedbackEvent,
+    PostgresStore,
+    QueryEvent,
+    SQLiteStore,
+    StoreError,
+    open_store,
+)
 
 from .conftest import free_port
 from .pg import postgres_server
@@ -41,8 +49,20 @@ def store(request, tmp_path):
 
 
 def query(text="wo ist mein Paket", ts=None, answered=True, lang="de", country="DE", qid=None) -> QueryEvent:
-    return QueryEvent(qid or uuid.uuid4().hex, ts or time.time(), text, lang, country, "", answered,
-                      "ord-tracking" if answered else None, "anchor" if answered else None, 0.61, 4.2, "2026-11-27T10:00:00+00:00")
+    return QueryEvent(
+        qid or uuid.uuid4().hex,
+        ts or time.time(),
+        text,
+        lang,
+        country,
+        "",
+        answered,
+        "ord-tracking" if answered else None,
+        "anchor" if answered else None,
+        0.61,
+        4.2,
+        "2026-11-27T10:00:00+00:00",
+    )
 
 
 def vote(qid, helpful, article="ord-tracking", anchor="anchor", ts=None) -> FeedbackEvent:
@@ -76,7 +96,9 @@ def test_schema_is_created_on_first_use_and_migrated_once(store):
 def test_a_question_is_stored_with_its_fields(store):
     q = query("где мой заказ", lang="ru", country="KZ", answered=False)
     store.write([q], [])
-    row = store.query("SELECT text, norm, lang, country, answered, top_article, latency_ms, day FROM queries WHERE id = ?", (q.id,))
+    row = store.query(
+        "SELECT text, norm, lang, country, answered, top_article, latency_ms, day FROM queries WHERE id = ?", (q.id,)
+    )
     assert row == [("где мой заказ", "где мой заказ", "ru", "KZ", 0, None, 4.2, int(q.ts // 86400))]
 
 
@@ -111,7 +133,7 @@ def test_the_recorder_applies_retention_by_itself(store):
 
 
 def test_the_recorder_redacts_before_storing_and_merges_typed_prefixes(store, monkeypatch):
-    monkeypatch.setattr("qa.events.SETTLE", 0.3)
+    monkeypatch.setattr("qa.events.recorder.SETTLE", 0.3)
     recorder = Recorder(store)
     recorder.start()
     try:

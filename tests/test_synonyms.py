@@ -4,7 +4,7 @@ and the shipped glossary."""
 import pytest
 
 from qa.corpus import CorpusError, load_corpus
-from qa.synonyms import MAX_EXTRA_TERMS, SYNONYMS_FILE, Synonyms, load_synonyms
+from qa.corpus.synonyms import MAX_EXTRA_TERMS, SYNONYMS_FILE, Synonyms, load_synonyms
 
 from .conftest import CORPUS
 
@@ -103,7 +103,9 @@ def test_a_term_in_two_groups_names_both_lines(tmp_path):
 
 
 def test_the_same_words_inflected_count_as_the_same_term(tmp_path):
-    err = error_of(tmp_path, "- [личный кабинет, My Office]\n- [Mein Konto, в личном кабинете]\n- [личном кабинете, x]\n")
+    err = error_of(
+        tmp_path, "- [личный кабинет, My Office]\n- [Mein Konto, в личном кабинете]\n- [личном кабинете, x]\n"
+    )
     assert err.line == 3 and "already in the group at line 1" in err.reason
     # A longer term that contains a term of another group is allowed: the longer match wins.
     assert len(load_synonyms(write(tmp_path, "- [Mein Konto, My Office]\n- [Konto, bank account]\n"))) == 2
@@ -204,7 +206,7 @@ def test_terms_in_lists_what_matches_in_file_order(synonyms):
 def test_the_shipped_glossary_loads_and_is_modest():
     synonyms = load_synonyms(CORPUS / SYNONYMS_FILE)
     assert 20 <= len(synonyms) <= 40
-    assert ["ИП", "индивидуальный предприниматель"] == synonyms.groups[0][:2]
+    assert synonyms.groups[0][:2] == ["ИП", "индивидуальный предприниматель"]
     assert "Einzelunternehmer" in synonyms.expand("Бонусы для ИП")
 
 

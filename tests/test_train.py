@@ -33,7 +33,7 @@ def tiny_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(e5_folder, tiny_corpus, tmp_path_factory):
-    from qa.train import TrainOptions, train
+    from qa.training.train import TrainOptions, train
 
     options = TrainOptions(max_steps=4, batch_size=8, max_seq_length=48, learning_rate=1e-4)
     return train(tiny_corpus, e5_folder, tmp_path_factory.mktemp("trained"), options, progress=False)
@@ -42,7 +42,7 @@ def trained(e5_folder, tiny_corpus, tmp_path_factory):
 def test_pairs_come_from_the_corpus_and_leave_out_a_category(e5_folder, tiny_corpus):
     from sentence_transformers import SentenceTransformer
 
-    from qa.train_pairs import indexed_form, make_pairs
+    from qa.training.pairs import indexed_form, make_pairs
 
     model = SentenceTransformer(str(e5_folder), device="cpu")
     model.max_seq_length = 48
@@ -68,7 +68,7 @@ def test_pairs_come_from_the_corpus_and_leave_out_a_category(e5_folder, tiny_cor
 def test_every_example_carries_its_article_and_questions_reach_the_translations(e5_folder, tiny_corpus):
     from sentence_transformers import SentenceTransformer
 
-    from qa.train_pairs import indexed_form, make_pairs
+    from qa.training.pairs import indexed_form, make_pairs
 
     model = SentenceTransformer(str(e5_folder), device="cpu")
     model.max_seq_length = 48
@@ -95,7 +95,7 @@ def test_every_example_carries_its_article_and_questions_reach_the_translations(
 def test_a_batch_never_holds_two_examples_of_one_article():
     from datasets import Dataset
 
-    from qa.train_sampler import OneExamplePerArticle
+    from qa.training.sampler import OneExamplePerArticle
 
     groups = [f"article-{i % 7}" for i in range(60)]  # 7 articles, 8-9 examples each
     anchors = [f"question {i}" for i in range(60)]
@@ -114,7 +114,7 @@ def test_a_batch_never_holds_two_examples_of_one_article():
 
 
 def test_tiny_training_lowers_the_loss_and_writes_a_versioned_folder(trained):
-    from qa.model_version import read_info
+    from qa.encoder.version import read_info
 
     info = json.loads((trained / "training.json").read_text())
     assert info["steps"] == 4
@@ -140,8 +140,8 @@ def test_trained_folder_is_a_model_setting_with_e5_prompts(trained):
 def test_index_refuses_a_retrained_model_at_the_same_path(e5_folder, trained, tiny_corpus, tmp_path):
     """The operator retrains into the folder the index was built with: the index and
     the embedding cache must not be reused."""
-    from qa.encoder import Encoder
     from qa.artifact import ModelMismatch, load_index
+    from qa.encoder import Encoder
     from qa.index import EmbeddingCache
     from qa.ingest import ingest
 

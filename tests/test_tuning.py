@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from qa.evaluate import Question, System
+from qa.quality.evaluate import Question, System
+from qa.quality.tuning import GRID, Split, choose_threshold, leave_one_category_out, objective, tune
 from qa.search import Searcher
-from qa.tuning import GRID, Split, choose_threshold, leave_one_category_out, objective, tune
 
 from .conftest import write_article
 
@@ -20,10 +20,19 @@ def small_system(tmp_path_factory, encoder):
 
     root = tmp_path_factory.mktemp("tuning") / "corpus"
     articles = {
-        ("orders", "parcel"): ("Parcel tracking", "## Track your parcel\n\n1. Open Orders.\n2. Click the DHL number.\n"),
+        ("orders", "parcel"): (
+            "Parcel tracking",
+            "## Track your parcel\n\n1. Open Orders.\n2. Click the DHL number.\n",
+        ),
         ("orders", "refund"): ("Refunds", "## Ask for a refund\n\n1. Open Orders.\n2. Choose Return.\n"),
-        ("account", "password"): ("Password reset", "## Reset the password\n\n1. Click Forgot password.\n2. Enter the SMS code.\n"),
-        ("account", "email"): ("Change e-mail", "## New e-mail address\n\n1. Open Profile.\n2. Type the new address.\n"),
+        ("account", "password"): (
+            "Password reset",
+            "## Reset the password\n\n1. Click Forgot password.\n2. Enter the SMS code.\n",
+        ),
+        ("account", "email"): (
+            "Change e-mail",
+            "## New e-mail address\n\n1. Open Profile.\n2. Type the new address.\n",
+        ),
     }
     for (category, article_id), (title, body) in articles.items():
         write_article(root, "en", article_id, body, title=title, category=category)

@@ -95,9 +95,11 @@ def test_markdown_reader_on_edge_cases(page, server):
     )
     out = page.evaluate(
         """md => { const root = window.HelpdeskQA.renderMarkdown(md); document.body.appendChild(root);
-                   const cells = [...root.querySelectorAll('tbody tr')].map(r => [...r.children].map(c => c.textContent));
+                   const cells = [...root.querySelectorAll('tbody tr')]
+                       .map(r => [...r.children].map(c => c.textContent));
                    return { cells, align: [...root.querySelectorAll('thead th')].map(c => c.style.textAlign),
-                            links: [...root.querySelectorAll('a')].map(a => a.href), imgs: root.querySelectorAll('img').length,
+                            links: [...root.querySelectorAll('a')].map(a => a.href),
+                            imgs: root.querySelectorAll('img').length,
                             steps: [...root.querySelectorAll(':scope > ol > li')].map(li => li.textContent),
                             pre: root.querySelector('pre').textContent, plain: window.HelpdeskQA.plain(md),
                             text: root.textContent }; }""",
@@ -116,15 +118,30 @@ def test_markdown_reader_on_edge_cases(page, server):
 
 
 PORTAL = {
-    "de": ("Atomy Hilfe – Demo", "Wie können wir helfen?",
-           ["Registrierung", "Mein Konto", "Bestellungen & Lieferung", "Auszahlungen", "Verifizierung", "Struktur", "FAQ"],
-           "Einbinden", ["Agent-Konsole", "API-Dokumentation"], "Hilfe"),
-    "ru": ("Помощь Atomy – демо", "Чем мы можем помочь?",
-           ["Регистрация", "Личный кабинет", "Заказы и доставка", "Выплаты", "Верификация", "Структура", "Частые вопросы"],
-           "Как встроить", ["Консоль оператора", "Документация API"], "Помощь"),
-    "en": ("Atomy Help – demo", "How can we help?",
-           ["Registration", "My account", "Orders & delivery", "Payouts", "Verification", "Structure", "FAQ"],
-           "Embedding", ["Agent console", "API docs"], "Help"),
+    "de": (
+        "Atomy Hilfe – Demo",
+        "Wie können wir helfen?",
+        ["Registrierung", "Mein Konto", "Bestellungen & Lieferung", "Auszahlungen", "Verifizierung", "Struktur", "FAQ"],
+        "Einbinden",
+        ["Agent-Konsole", "API-Dokumentation"],
+        "Hilfe",
+    ),
+    "ru": (
+        "Помощь Atomy – демо",
+        "Чем мы можем помочь?",
+        ["Регистрация", "Личный кабинет", "Заказы и доставка", "Выплаты", "Верификация", "Структура", "Частые вопросы"],
+        "Как встроить",
+        ["Консоль оператора", "Документация API"],
+        "Помощь",
+    ),
+    "en": (
+        "Atomy Help – demo",
+        "How can we help?",
+        ["Registration", "My account", "Orders & delivery", "Payouts", "Verification", "Structure", "FAQ"],
+        "Embedding",
+        ["Agent console", "API docs"],
+        "Help",
+    ),
 }
 # German words of the portal and the widget that must be gone on the ru and en pages
 # (the language switcher's "Deutsch" names the German page and stays).

@@ -25,8 +25,8 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
 from ..config import Settings, get_settings
-from .. import accesslog
-from ..metrics import MetricsMiddleware
+from ..ops import accesslog
+from ..ops.metrics import MetricsMiddleware
 from . import ask, feedback, insights, metrics, ops, pages, phrasing, recording
 from .service import Service, log
 

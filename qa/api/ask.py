@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from ..corpus import COUNTRIES, LANGUAGES
+from ..events.recorder import Recorder
 from ..search import Searcher
 from .models import (
     SUPPORT_MESSAGE,
@@ -23,7 +24,6 @@ from .models import (
     deep_link,
     to_result,
 )
-from ..events import Recorder
 from .recording import get_recorder, record_ask
 from .service import Service, get_searcher, get_service
 

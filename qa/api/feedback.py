@@ -14,10 +14,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from .. import metrics
-from ..events import SETTLE, Recorder
+from ..events.recorder import SETTLE, Recorder
+from ..events.store import FeedbackEvent, StoreError
+from ..ops import metrics
 from ..search import Searcher
-from ..store import FeedbackEvent, StoreError
 from .models import FeedbackAccepted, FeedbackRequest, OpenedRequest
 from .recording import require_recorder
 from .service import get_searcher

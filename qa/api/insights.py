@@ -14,10 +14,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from ..events import Recorder
-from ..gaps import gaps
-from ..insights import overview, parse_since
-from ..store import StoreError
+from ..errors import UsageError
+from ..events.gaps import gaps
+from ..events.insights import overview, parse_since
+from ..events.recorder import Recorder
+from ..events.store import StoreError
 from .pages import STATIC
 from .recording import require_recorder
 from .service import Service, get_service
@@ -40,8 +41,11 @@ async def require_admin(
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     if not _token_ok(service, authorization):
-        raise HTTPException(401, detail="a valid admin token is required: Authorization: Bearer <HELPDESK_QA_ADMIN_TOKEN>",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            detail="a valid admin token is required: Authorization: Bearer <HELPDESK_QA_ADMIN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 @router.get("/insights", include_in_schema=False)
@@ -62,7 +66,7 @@ def _report(report, service: Service, recorder: Recorder, since: str, *args):
     and an unreachable store answered with 503."""
     try:
         seconds = parse_since(since)
-    except ValueError as e:
+    except UsageError as e:
         raise HTTPException(422, detail=str(e)) from None
     embed = service.encoder.encode_queries if service.encoder is not None else None
     try:
@@ -77,7 +81,8 @@ def insights_api(
     recorder: Annotated[Recorder, Depends(require_recorder)],
     since: Annotated[str, Query(description="How far back: 7d, 24h, 2w")] = "7d",
 ) -> dict:
-    """The overview: per day, answered rate, top questions, unanswered groups, not-helpful articles, by language and country."""
+    """The overview: per day, answered rate, top questions, unanswered groups, not-helpful
+    articles, by language and country."""
     return _report(overview, service, recorder, since)
 
 

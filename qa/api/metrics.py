@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from .. import metrics
+from ..ops import metrics
 from .recording import index_build_timestamp
 from .service import Service, get_service
 

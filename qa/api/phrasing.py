@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from ..gaps import phrasing
+from ..events.gaps import phrasing
 from ..search import Searcher
 from .models import Phrasing, PhrasingRequest
 from .service import get_searcher

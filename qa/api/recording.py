@@ -13,11 +13,11 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 
-from .. import metrics
 from ..config import Settings
-from ..events import Recorder
-from ..search import SearchResult, Searcher
-from ..store import QueryEvent, StoreError, open_store
+from ..events.recorder import Recorder
+from ..events.store import QueryEvent, StoreError, open_store
+from ..ops import metrics
+from ..search import Searcher, SearchResult
 from .models import AskRequest
 
 log = logging.getLogger("qa.api")

@@ -11,10 +11,12 @@ from typing import Annotated
 import faiss
 from fastapi import Depends, HTTPException, Request
 
+from ..artifact import CURRENT, current_build, load_build, load_newest_intact
 from ..config import Settings
 from ..encoder import Encoder
-from ..artifact import CURRENT, IndexError_, current_build, load_build, load_newest_intact
-from ..search import Ranking, Searcher
+from ..errors import IndexLoadError
+from ..ranking import Ranking
+from ..search import Searcher
 
 log = logging.getLogger("qa.api")
 
@@ -59,7 +61,7 @@ class Service:
                 # Running: a bad new build is refused, the served one stays.
                 folder = current_build(s.index_dir)
                 index, refused = load_build(folder, model=model), []
-        except IndexError_ as e:
+        except IndexLoadError as e:
             with self._lock:
                 self.pointer = pointer
                 if self.searcher is None:
@@ -70,7 +72,10 @@ class Service:
                 log.error("new index not loaded, still serving the previous one: %s", e)
             return
         searcher = Searcher(
-            index, self.encoder, Ranking.for_retrieval(s.retrieval, s.answer_threshold, s.model), query_cache=s.query_cache
+            index,
+            self.encoder,
+            Ranking.for_retrieval(s.retrieval, s.answer_threshold, s.model),
+            query_cache=s.query_cache,
         )
         searcher.search("warm-up")  # first search pays one-off costs (FAISS, BM25, language model)
         degraded = None

@@ -1,0 +1,215 @@
+"""Recording events beside the answering path: a bounded queue and one background writer.
+
+`Recorder.record_*` never blocks and never raises: when the queue is full the
+event is dropped and counted. The writer thread redacts question text (so raw
+text never reaches the store), merges the prefixes a search-as-you-type widget
+sends on the way to one question (see SETTLE), writes in batches, retries a store that failed
+after a short back-off (events of a failed batch are dropped and counted), and
+deletes events older than the retention period once an hour.
+
+Query ids are `uuid4` hex: unguessable, so nobody can send feedback on another
+member's question. The recorder remembers the ids it issued recently; feedback
+checks that memory first, then the store (the source of truth when several
+workers or replicas share it; the writer flushes within ~0.1 s, a widget's
+typing session within SETTLE + 0.1 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import OrderedDict
+
+from ..ops import metrics
+from .redact import redact
+from .store import EventStore, FeedbackEvent, QueryEvent, StoreError
+
+log = logging.getLogger("qa.events")
+
+BATCH = 500
+RETENTION_EVERY = 3600.0
+# A widget searches as the member types: "wo", "wo ist", "wo ist mein Paket". Queries of
+# one typing session are held this long after the last keystroke's query, and a query
+# that extends (or backspaces) the held one replaces it: one question is stored once.
+SETTLE = 2.0
+
+
+def same_question(held: str, new: str) -> bool:
+    a, b = " ".join(held.casefold().split()), " ".join(new.casefold().split())
+    return b.startswith(a) or a.startswith(b)
+
+
+class Recorder:
+    def __init__(self, store: EventStore, queue_size: int = 10_000, retention_days: float = 90,
+                 remember: int = 50_000, flush_interval: float = 0.05):
+        self.store = store
+        self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.retention_days = retention_days
+        self.flush_interval = flush_interval
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._feedback: OrderedDict[tuple, bool | None] = OrderedDict()
+        self._held: dict[str, tuple[float, QueryEvent]] = {}  # typing session -> (since, latest query)
+        self._remember = remember
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_retention = 0.0
+        self._attempt = 0
+        self.dropped = 0
+        self.written = 0
+        self.last_error: str | None = None
+
+    # -- producer side (request handlers) --------------------------------------------
+    @staticmethod
+    def new_query_id() -> str:
+        return uuid.uuid4().hex
+
+    def _put(self, item) -> bool:
+        try:
+            self.queue.put_nowait(item)
+        except queue.Full:
+            self._count_dropped(1)
+            return False
+        metrics.QUEUE_DEPTH.set(self.queue.qsize())
+        return True
+
+    def record_query(self, event: QueryEvent, session: str | None = None) -> None:
+        event.session = session
+        with self._lock:
+            self._recent[event.id] = None
+            if len(self._recent) > self._remember:
+                self._recent.popitem(last=False)
+        self._put(event)
+
+    def record_feedback(self, event: FeedbackEvent) -> bool:
+        return self._put(event)
+
+    def first_time(self, event: FeedbackEvent) -> bool:
+        """False for a retry of feedback this process already took (same key and vote),
+        so retries are neither queued nor counted twice. Across processes, the store's
+        unique key does the same."""
+        key = (event.query_id, event.kind, event.article_id, event.anchor)
+        with self._lock:
+            if key in self._feedback and self._feedback[key] == event.helpful:
+                return False
+            self._feedback[key] = event.helpful
+            if len(self._feedback) > self._remember:
+                self._feedback.popitem(last=False)
+        return True
+
+    def issued(self, query_id: str) -> bool:
+        """Issued by this process recently (it may not be in the store yet)."""
+        with self._lock:
+            return query_id in self._recent
+
+    def knows(self, query_id: str) -> bool:
+        """Issued here recently, or already in the store. Raises StoreError when the
+        store cannot be asked."""
+        return self.issued(query_id) or self.store.has_query(query_id)
+
+    # -- the writer thread -----------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="qa-event-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Flush what is queued (up to `timeout`) and stop."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self.store.close()
+
+    def _count_dropped(self, n: int) -> None:
+        self.dropped += n
+        metrics.EVENTS_DROPPED.inc(n)
+
+    def _take_batch(self) -> list:
+        try:
+            batch = [self.queue.get(timeout=self.flush_interval)]
+        except queue.Empty:
+            return []
+        # Let a batch gather: one wake-up and one transaction per interval, not per
+        # event, so the writer rarely competes with request handling for the GIL.
+        self._stop.wait(self.flush_interval)
+        while len(batch) < BATCH:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        metrics.QUEUE_DEPTH.set(self.queue.qsize())
+        return batch
+
+    def _sort(self, batch: list, flush_all: bool) -> tuple[list[QueryEvent], list[FeedbackEvent]]:
+        """The questions to write now, and the feedback."""
+        queries, feedback = [], []
+        now = time.monotonic()
+        for e in batch:
+            if isinstance(e, FeedbackEvent):
+                for session, (_, held) in list(self._held.items()):
+                    if held.id == e.query_id:  # feedback pins its question: no later prefix replaces it
+                        queries.append(self._held.pop(session)[1])
+                feedback.append(e)
+            elif e.session:
+                previous = self._held.get(e.session)
+                if previous and not same_question(previous[1].text, e.text):
+                    queries.append(previous[1])
+                self._held[e.session] = (now, e)
+            else:
+                queries.append(e)
+        for session, (since, _) in list(self._held.items()):
+            if flush_all or now - since >= SETTLE:
+                queries.append(self._held.pop(session)[1])
+        return queries, feedback
+
+    def _write(self, batch: list, flush_all: bool = False) -> None:
+        queries, feedback = self._sort(batch, flush_all)
+        if not queries and not feedback:
+            return
+        for q in queries:
+            q.text = redact(q.text)
+        self._attempt = len(queries) + len(feedback)
+        self.store.write(queries, feedback)
+        self.written += len(queries) + len(feedback)
+        metrics.EVENTS_WRITTEN.inc(len(queries) + len(feedback))
+
+    def _retention(self) -> None:
+        if time.time() < self._next_retention or self.retention_days <= 0:
+            return
+        self._next_retention = time.time() + 60  # on failure: again in a minute, not at every batch
+        deleted = self.store.delete_before(time.time() - self.retention_days * 86400)
+        self._next_retention = time.time() + RETENTION_EVERY
+        if deleted:
+            log.info("retention: deleted %d questions older than %g days", deleted, self.retention_days)
+
+    def _run(self) -> None:
+        backoff = 0.0
+        while not (self._stop.is_set() and self.queue.empty() and not self._held):
+            if backoff:
+                self._stop.wait(backoff)
+            try:
+                self._retention()
+            except StoreError as e:
+                self._failed(e)
+            batch = self._take_batch()
+            if not batch and not self._held:
+                continue
+            try:
+                self._attempt = 0
+                self._write(batch, flush_all=self._stop.is_set())
+                backoff = 0.0
+                self.last_error = None
+            except Exception as e:  # the writer must survive anything a store throws
+                self._count_dropped(self._attempt or len(batch))
+                self._failed(e)
+                backoff = min(5.0, backoff * 2 or 0.5)
+                if self._stop.is_set():
+                    break
+
+    def _failed(self, e: Exception) -> None:
+        message = str(e)
+        if message != self.last_error:
+            log.error("event store failed (events are dropped and counted until it is back): %s", message)
+        self.last_error = message

@@ -1,0 +1,355 @@
+"""`qa deploy up`: nginx in front of N `qa serve` replicas on one machine.
+
+A small process manager, beside the serving flow (it only starts processes and
+talks HTTP to them):
+- renders deploy/nginx.conf.template into a run folder and runs Debian's nginx on
+  it as a child (`nginx -p <run folder> -c nginx.conf`, not daemonised); nginx
+  balances, retries, rate-limits and adds the headers;
+- starts N `qa serve` replicas on their own ports, all on one shared index folder
+  (each picks a new build up within `reload_interval`), and restarts a replica
+  that dies (nginx routes around it meanwhile);
+- SIGHUP: rolling restart, one replica at a time: SIGTERM (uvicorn closes its port
+  first, so nginx routes new requests to the others, and lets in-flight requests
+  finish), a new one starts, and rejoins once ready;
+- SIGUSR1 / SIGUSR2: add a replica on the next port (joins once ready) / remove
+  the last one; both rewrite the upstream and reload nginx;
+- SIGTERM / Ctrl-C: nginx stops first (graceful: finishes in-flight requests),
+  then the replicas; everything is gone when the command returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import ROOT
+from ..errors import MissingDependency, StartupError
+
+TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+FAIL_TIMEOUT = 2.0  # seconds nginx skips a replica after a failed attempt
+log = logging.getLogger("qa.deploy")
+
+
+def find_nginx() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None
+    )
+
+
+def inline_script_hashes() -> list[str]:
+    """CSP hashes of the inline scripts of the pages as the replicas serve them, so
+    the policy can forbid every other inline script."""
+    from ..api.pages import PAGES, page_html
+
+    hashes = []
+    for name in PAGES.values():
+        for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", page_html(name), re.S):
+            if "src=" not in attrs:
+                hashes.append("'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'")
+    return hashes
+
+
+def content_security_policy() -> str:
+    # style-src allows inline styles: the widget builds its Shadow DOM <style> at run
+    # time; styles cannot run script. Everything else: this origin only.
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self' " + " ".join(inline_script_hashes()),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def render_nginx(listen: int, ports: list[int], down: set[int] = frozenset(), rate: float = 20, burst: int = 40) -> str:
+    """The nginx configuration for replicas on `ports` (those in `down` marked down)."""
+    servers = "\n".join(
+        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout={FAIL_TIMEOUT:g}s{' down' if p in down else ''};"
+        for p in ports
+    )
+    # As root, nginx would switch its workers to `nobody`, who cannot read a private
+    # run folder; the workers run as the user who runs `qa deploy`.
+    user = "user root;" if os.geteuid() == 0 else ""
+    values = {
+        "user": user,
+        "servers": servers,
+        "listen": f"127.0.0.1:{listen}",
+        # nginx takes whole requests per second or per minute.
+        "rate": f"{int(rate)}r/s" if rate >= 1 and rate == int(rate) else f"{max(1, round(rate * 60))}r/m",
+        "burst": str(burst),
+        "csp": content_security_policy(),
+    }
+    text = TEMPLATE.read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+def readyz(port: int, timeout: float = 1.0) -> tuple[int, dict] | None:
+    """(status code, body) of a replica's /readyz; None when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+    except (OSError, ValueError):
+        return None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when `qa deploy` dies, even by kill -9, so no
+    replica or nginx outlives its manager (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+@dataclass
+class Replica:
+    number: int
+    port: int
+    proc: subprocess.Popen | None = None
+    down: bool = False  # out of the upstream (being restarted)
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+
+class Deployment:
+    def __init__(self, run_dir: Path, listen: int, ports: list[int], rate: float = 20, burst: int = 40,
+                 nginx: str | None = None, ready_timeout: float = 120):
+        self.run_dir = Path(run_dir).resolve()
+        self.listen = listen
+        self.replicas = [Replica(n, p) for n, p in enumerate(ports, 1)]
+        self.rate, self.burst = rate, burst
+        self.nginx_bin = nginx or find_nginx()
+        if not self.nginx_bin:
+            raise MissingDependency("nginx not found: install Debian's package (apt-get install -y nginx)")
+        self.ready_timeout = ready_timeout
+        self.nginx: subprocess.Popen | None = None
+        self._stop = False
+        self._rolling = False
+        self._scale = 0  # replicas to add (>0) or remove (<0), from SIGUSR1 / SIGUSR2
+
+    # -- replicas ------------------------------------------------------------------
+    def start_replica(self, r: Replica) -> None:
+        cmd = [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(r.port),
+               "--workers", "1", "--no-access-log"]
+        env = dict(os.environ, OMP_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
+        logfile = open(self.run_dir / "logs" / f"replica-{r.number}.log", "a")
+        r.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT,
+                                  preexec_fn=_die_with_parent)
+        logfile.close()
+        r.started_at = time.time()
+        log.info("replica %d: started on port %d (pid %d)", r.number, r.port, r.proc.pid)
+
+    def wait_ready(self, r: Replica) -> bool:
+        """Until the replica answers /readyz with 200 ("ready" or "degraded"); a replica
+        without any index answers 503 and is waited for only until the timeout."""
+        deadline = time.time() + self.ready_timeout
+        while time.time() < deadline and not self._stop:
+            if r.proc is not None and r.proc.poll() is not None:
+                return False
+            answer = readyz(r.port)
+            if answer is not None and answer[0] == 200:
+                log.info("replica %d: %s (%s)", r.number, answer[1].get("status"), answer[1].get("build"))
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stop_replica(self, r: Replica, timeout: float = 30) -> None:
+        if r.proc is None or r.proc.poll() is not None:
+            return
+        r.proc.send_signal(signal.SIGTERM)  # uvicorn: stop accepting, finish in-flight requests
+        try:
+            r.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("replica %d: did not stop within %g s, killed", r.number, timeout)
+            r.proc.kill()
+            r.proc.wait()
+
+    # -- nginx ---------------------------------------------------------------------
+    def write_config(self) -> Path:
+        down = {r.port for r in self.replicas if r.down}
+        text = render_nginx(self.listen, [r.port for r in self.replicas], down, self.rate, self.burst)
+        path = self.run_dir / "nginx.conf"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        check = subprocess.run([self.nginx_bin, "-t", "-q", "-p", f"{self.run_dir}/", "-e", "logs/error.log",
+                                "-c", str(tmp)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise StartupError(f"nginx rejects the rendered configuration {tmp}: {check.stderr.strip()}")
+        os.replace(tmp, path)
+        return path
+
+    def start_nginx(self) -> None:
+        config = self.write_config()
+        with open(self.run_dir / "logs" / "nginx.stderr", "a") as stderr:
+            self.nginx = subprocess.Popen(
+                [self.nginx_bin, "-p", f"{self.run_dir}/", "-e", "logs/error.log", "-c", str(config)],
+                stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=_die_with_parent,
+            )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.nginx.poll() is not None:
+                raise StartupError(f"nginx exited with {self.nginx.returncode}: see {self.run_dir}/logs/error.log")
+            if _children(self.nginx.pid):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{self.listen}/healthz", timeout=1).close()
+                    break
+                except urllib.error.HTTPError:
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        log.info("nginx: listening on http://127.0.0.1:%d (pid %d)", self.listen, self.nginx.pid)
+
+    def reload_nginx(self, timeout: float = 30) -> None:
+        """Apply the upstream as it is now, and return once the old nginx workers have
+        finished their requests and exited: no request is then on its way to a
+        replica that was marked down."""
+        self.write_config()
+        old = _children(self.nginx.pid)
+        self.nginx.send_signal(signal.SIGHUP)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            now = _children(self.nginx.pid)
+            if now and not (now & old):
+                return
+            time.sleep(0.05)
+        log.warning("nginx: old workers still running %g s after reload", timeout)
+
+    # -- the whole -----------------------------------------------------------------
+    def up(self) -> None:
+        for sub in ("logs", "tmp"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "deploy.pid").write_text(str(os.getpid()))
+        for r in self.replicas:
+            self.start_replica(r)
+        for r in self.replicas:
+            if not self.wait_ready(r):
+                log.warning("replica %d: not ready after %g s, see %s/logs/replica-%d.log",
+                            r.number, self.ready_timeout, self.run_dir, r.number)
+        self.start_nginx()
+
+    def rolling_restart(self) -> None:
+        """One replica at a time. Without an nginx reload: SIGTERM makes uvicorn close
+        the listening socket first, so nginx gets "connection refused" for it, sends
+        the request to another replica (nothing was sent, so whatever the method) and
+        skips it for fail_timeout, while its in-flight requests finish. (A reload would
+        close idle client keep-alive connections, which a client can see as an error.)"""
+        for r in self.replicas:
+            self.stop_replica(r)
+            self.start_replica(r)
+            self.wait_ready(r)
+            # nginx retries it after fail_timeout; until then it counts as failed, and
+            # with every replica failed nginx would answer 502.
+            time.sleep(FAIL_TIMEOUT + 0.5)
+            log.info("replica %d: restarted and back in the upstream", r.number)
+
+    def add_replica(self) -> None:
+        """One more replica on the next port; it joins the upstream once ready."""
+        r = Replica(len(self.replicas) + 1, max(r.port for r in self.replicas) + 1, down=True)
+        self.replicas.append(r)
+        self.start_replica(r)
+        self.wait_ready(r)
+        r.down = False
+        self.reload_nginx()
+        log.info("replica %d: added on port %d", r.number, r.port)
+
+    def remove_replica(self) -> None:
+        """The last replica stops (leaving the upstream as in a rolling restart), then
+        the upstream is rewritten without it."""
+        if len(self.replicas) <= 1:
+            log.warning("not removing the last replica")
+            return
+        r = self.replicas.pop()
+        self.stop_replica(r)
+        self.reload_nginx()
+        log.info("replica %d: removed", r.number)
+
+    def supervise(self) -> None:
+        """Restart replicas that exit (at most once a second each) until asked to stop."""
+        while not self._stop:
+            if self._rolling:
+                self._rolling = False
+                self.rolling_restart()
+            while self._scale > 0 and not self._stop:
+                self._scale -= 1
+                self.add_replica()
+            while self._scale < 0 and not self._stop:
+                self._scale += 1
+                self.remove_replica()
+            for r in self.replicas:
+                if r.proc is not None and r.proc.poll() is not None and time.time() - r.started_at > 1:
+                    log.warning("replica %d: exited with %s, restarting", r.number, r.proc.returncode)
+                    r.restarts += 1
+                    self.start_replica(r)
+            if self.nginx is not None and self.nginx.poll() is not None:
+                log.error("nginx exited with %s, restarting it", self.nginx.returncode)
+                self.start_nginx()
+            time.sleep(0.2)
+
+    def down(self) -> None:
+        """nginx first (it finishes in-flight requests, takes no new ones), then the replicas."""
+        if self.nginx is not None and self.nginx.poll() is None:
+            self.nginx.send_signal(signal.SIGQUIT)
+            try:
+                self.nginx.wait(30)
+            except subprocess.TimeoutExpired:
+                self.nginx.kill()
+                self.nginx.wait()
+        for r in self.replicas:
+            self.stop_replica(r)
+        (self.run_dir / "deploy.pid").unlink(missing_ok=True)
+        log.info("stopped")
+
+    def request_stop(self, *_) -> None:
+        self._stop = True
+
+    def request_rolling_restart(self, *_) -> None:
+        self._rolling = True
+
+    def request_scale(self, signum, _frame) -> None:
+        self._scale += 1 if signum == signal.SIGUSR1 else -1
+
+    def run(self) -> None:
+        signal.signal(signal.SIGUSR1, self.request_scale)
+        signal.signal(signal.SIGUSR2, self.request_scale)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_rolling_restart)
+        try:
+            self.up()
+            if not self._stop:
+                log.info("up: http://127.0.0.1:%d  (to pid %d: SIGHUP rolling restart, SIGUSR1 add a replica, "
+                         "SIGUSR2 remove one, SIGTERM/Ctrl-C stop)", self.listen, os.getpid())
+                self.supervise()
+        finally:
+            self.down()

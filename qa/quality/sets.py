@@ -1,0 +1,50 @@
+"""The labelled question sets `qa eval` and `qa tune` use, each paired with its corpus.
+
+- dev: the help-desk questions on the sample corpus (`../shared/eval/dev.jsonl`);
+- xquad: XQuAD's Wikipedia questions in de/ru/en on their own corpus.
+
+A question file named `questions.jsonl` takes its folder's name (`xquad`), any other
+its own stem (`dev`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import ROOT, get_settings
+from ..errors import UsageError
+
+EVAL_DIR = ROOT.parent / "shared" / "eval"
+DEV_SET = EVAL_DIR / "dev.jsonl"
+XQUAD_SET = EVAL_DIR / "xquad" / "questions.jsonl"
+XQUAD_CORPUS = EVAL_DIR / "xquad" / "corpus"
+TUNING_SETS = [DEV_SET, XQUAD_SET]  # what `qa tune` chooses weights on, and `qa eval` reports
+
+
+@dataclass
+class EvalSet:
+    name: str
+    questions: Path
+    corpus: Path
+
+
+def set_name(path: Path) -> str:
+    return path.parent.name if path.stem == "questions" else path.stem
+
+
+def default_corpus(path: Path) -> Path:
+    """The corpus a known question file is asked against; the configured one otherwise."""
+    return XQUAD_CORPUS if Path(path) == XQUAD_SET else get_settings().corpus_dir
+
+
+def pair_sets(questions: list[Path], corpora: list[Path] | None) -> list[EvalSet]:
+    """One `EvalSet` per question file: its corpus by position, one corpus for all,
+    or (none given) each file's default corpus."""
+    if corpora is None:
+        corpora = [default_corpus(q) for q in questions]
+    elif len(corpora) == 1:
+        corpora = corpora * len(questions)
+    if len(corpora) != len(questions):
+        raise UsageError("give one --corpus, or one per --questions file")
+    return [EvalSet(set_name(q), q, c) for q, c in zip(questions, corpora)]

