@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .config import get_settings
 from .corpus import COUNTRIES, LANGUAGES, deep_link
-from .errors import CorpusError, MissingDependency, QAError
-from .quality.sets import DEV_SET, TUNING_SETS
+from .errors import CorpusError, MissingDependency, QAError, UsageError
+from .quality.sets import DEV_SET, EVAL_SETS, TUNING_SETS
 
 
 def _encoder(model: str):
@@ -145,8 +146,8 @@ def cmd_eval(args) -> int:
     phrasings = {"on": (True,), "off": (False,), "both": (True, False)}[args.phrasings]
     sets, systems = _systems(args, models, phrasings)
     label = f"{models[0]} hybrid"
-    if args.loco:
-        return _loco(systems, label, args.json)
+    if args.loco:  # held-out sets join no tuning
+        return _loco({s.name: systems[s.name] for s in sets if not s.held_out}, label, args.json)
     tables = {
         name: {lb: breakdown(system.run()) for lb, system in by_label.items()} for name, by_label in systems.items()
     }
@@ -187,13 +188,19 @@ def cmd_tune(args) -> int:
     from .quality.evaluate import breakdown, format_table
     from .quality.tuning import Split, grid_steps, objective, tune
 
-    _, systems = _systems(args, [args.model])
+    sets, systems = _systems(args, [args.model])
+    if any(s.held_out for s in sets):
+        raise UsageError("qa tune: eval/members.jsonl is a held-out test set; tune on the dev set and XQuAD")
     label = f"{args.model} hybrid"
     chosen = {name: by_label[label] for name, by_label in systems.items()}
     splits = [Split(system) for system in chosen.values()]
     start = next(iter(chosen.values())).searcher.ranking
-    with tqdm(total=grid_steps(), desc=f"tuning {args.model}") as bar:
-        ranking = tune(splits, start, bar)
+    if args.keep_weights:  # only the no-answer decision is fitted anew
+        ranking = start
+    else:
+        with tqdm(total=grid_steps(), desc=f"tuning {args.model}") as bar:
+            ranking = tune(splits, start, bar)
+    ranking = replace(ranking, answer_model=_fit_answer_model(sets, chosen, ranking, args.cache))
     print(f"objective (mean of (R@1 + MRR@10) / 2 over {', '.join(chosen)}): "
           f"{objective(splits, start):.4f} before, {objective(splits, ranking):.4f} after")
     print("weights: " + json.dumps(ranking.tuned_values()))
@@ -204,6 +211,25 @@ def cmd_tune(args) -> int:
         path = ranking.save(args.model)
         print(f"\nwrote the weights for {args.model} to {path}")
     return 0
+
+
+def _fit_answer_model(sets, chosen: dict, ranking, cache_dir: Path):
+    """The no-answer decision on the first set's corpus; the questions of sets on other
+    corpora (XQuAD) are off-domain there."""
+    from .corpus import load_corpus
+    from .index import EmbeddingCache
+    from .quality.answerability import fit_answer_model
+    from .quality.evaluate import corpus_cache
+
+    first = sets[0]
+    off_domain = [(q.q, q.lang) for s in sets[1:] if Path(s.corpus).resolve() != Path(first.corpus).resolve()
+                  for q in chosen[s.name].questions]
+    encoder = chosen[first.name].searcher.encoder
+    cache = EmbeddingCache(corpus_cache(cache_dir, first.corpus), encoder.identity)
+    model = fit_answer_model(load_corpus(first.corpus), encoder, ranking, off_domain, cache)
+    print(f"no-answer decision fitted on {first.corpus}'s phrasings and headings, the written unanswerable "
+          f"questions and {len(off_domain)} off-domain ones (threshold {model.threshold})")
+    return model
 
 
 def cmd_bench(args) -> int:
@@ -231,9 +257,8 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _add_eval_inputs(p: argparse.ArgumentParser, cache: Path) -> None:
-    p.add_argument("--questions", type=Path, nargs="+", default=TUNING_SETS,
-                   help="JSONL question files (default: the dev set and XQuAD)")
+def _add_eval_inputs(p: argparse.ArgumentParser, cache: Path, default: list[Path], says: str) -> None:
+    p.add_argument("--questions", type=Path, nargs="+", default=default, help=f"JSONL question files (default: {says})")
     p.add_argument("--corpus", type=Path, nargs="+",
                    help="corpus folder, one for all question files or one each (default: corpus/ "
                    "for the dev set, the XQuAD corpus for XQuAD)")
@@ -301,7 +326,7 @@ def _add_ops_commands(sub, s) -> None:
 
 def _add_quality_commands(sub, s) -> None:
     p = sub.add_parser("eval", help="answer quality on labelled questions, beside BM25 and dense baselines")
-    _add_eval_inputs(p, s.index_dir / "cache")
+    _add_eval_inputs(p, s.index_dir / "cache", EVAL_SETS, "the dev set, XQuAD and the held-out members' set")
     p.add_argument("--models", default=s.model, help="comma-separated models to compare (default: %(default)s)")
     p.add_argument("--phrasings", choices=["on", "off", "both"], default="on",
                    help="index the articles' questions: phrasings, or not, or compare both")
@@ -312,9 +337,11 @@ def _add_quality_commands(sub, s) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("tune", help="choose the ranking weights for a model on labelled questions")
-    _add_eval_inputs(p, s.index_dir / "cache")
+    _add_eval_inputs(p, s.index_dir / "cache", TUNING_SETS, "the dev set and XQuAD")
     p.add_argument("--model", default=s.model, help="default: %(default)s")
     p.add_argument("--write", action="store_true", help="store the weights in qa/ranking.json")
+    p.add_argument("--keep-weights", action="store_true",
+                   help="keep the model's current weights; fit only the no-answer decision")
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("bench", help="load the real server, break a search down, or test FAISS at scale")

@@ -51,6 +51,23 @@ def tokenize(text: str, lang: str | None, query: bool = False) -> list[str]:
     return tokens
 
 
+def word_forms(text: str, lang: str | None) -> list[list[str]]:
+    """The content words of `text` (stop words of every candidate language dropped),
+    each as the forms BM25 may know it by: its stem per candidate language, the word
+    itself and, for a Cyrillic word, its Latin transliteration."""
+    langs = [lang] if lang in STEMMER_NAMES else list(STEMMER_NAMES)
+    out = []
+    for w in (fold_yo(w) for w in WORD.findall(text.lower())):
+        if any(w in _STOPWORDS[lg] for lg in langs):
+            continue
+        # The word as written too: a name ("atomy") may be stemmed in one language only.
+        forms = [stemmer(lg).stemWord(w) for lg in langs] + [w]
+        if _CYRILLIC.search(w):
+            forms.append(w.translate(_TRANSLIT))
+        out.append(list(dict.fromkeys(forms)))
+    return out
+
+
 class LexicalIndex:
     """BM25 over a list of documents, scored against every document at once."""
 
@@ -83,3 +100,12 @@ class LexicalIndex:
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
         return cls(bm25s.BM25.load(str(folder)), size)
+
+    def postings(self, token: str) -> np.ndarray:
+        """The documents that contain `token` (empty when the corpus never uses it)."""
+        t = self.bm25.vocab_dict.get(token)
+        scores = self.bm25.scores
+        if t is None or t + 1 >= len(scores["indptr"]):
+            return np.zeros(0, dtype=np.int64)
+        return scores["indices"][scores["indptr"][t] : scores["indptr"][t + 1]]
+

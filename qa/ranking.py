@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from .answerability import Answerability
 from .errors import UsageError
 
 RANKING_FILE = Path(__file__).with_name("ranking.json")
@@ -41,6 +42,7 @@ class Ranking:
     answer_half: float = 16.0  # damping of lexical evidence in the confidence (see Searcher._confidence)
     bm25_threshold: float = 0.5  # `threshold` when ranking by BM25 alone
     per_article: int = 2
+    answer_model: Answerability | None = None  # the fitted no-answer decision; None: confidence >= threshold
 
     @classmethod
     def tuned(cls, model: str | None = None) -> Ranking:
@@ -51,7 +53,8 @@ class Ranking:
         except (OSError, ValueError):
             return cls()
         entry = table.get(model or "") or table.get(DEFAULT_MODEL, {})
-        return cls(**{k: v for k, v in entry.items() if k in cls.__dataclass_fields__})
+        fields = {k: v for k, v in entry.items() if k in cls.__dataclass_fields__ and k != "answer_model"}
+        return cls(**fields, answer_model=Answerability.from_json(entry.get("answer_model")))
 
     def with_retrieval(self, mode: str = "hybrid") -> Ranking:
         """This ranking ('hybrid'), or a single-signal one ('dense', 'bm25') for comparison."""
@@ -74,6 +77,8 @@ class Ranking:
         except FileNotFoundError:
             table = {}
         table[model] = self.tuned_values()
+        if self.answer_model is not None:
+            table[model]["answer_model"] = self.answer_model.to_json()
         path.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return path
 

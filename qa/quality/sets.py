@@ -1,7 +1,9 @@
 """The labelled question sets `qa eval` and `qa tune` use, each paired with its corpus.
 
 - dev: the help-desk questions on the sample corpus (`../shared/eval/dev.jsonl`);
-- xquad: XQuAD's Wikipedia questions in de/ru/en on their own corpus.
+- xquad: XQuAD's Wikipedia questions in de/ru/en on their own corpus;
+- members: questions written by hand the way members type them (`eval/members.jsonl`),
+  a held-out test set: `qa eval` reports it, nothing tunes or trains on it.
 
 A question file named `questions.jsonl` takes its folder's name (`xquad`), any other
 its own stem (`dev`).
@@ -19,7 +21,10 @@ EVAL_DIR = ROOT.parent / "shared" / "eval"
 DEV_SET = EVAL_DIR / "dev.jsonl"
 XQUAD_SET = EVAL_DIR / "xquad" / "questions.jsonl"
 XQUAD_CORPUS = EVAL_DIR / "xquad" / "corpus"
-TUNING_SETS = [DEV_SET, XQUAD_SET]  # what `qa tune` chooses weights on, and `qa eval` reports
+MEMBERS_SET = ROOT / "eval" / "members.jsonl"
+TUNING_SETS = [DEV_SET, XQUAD_SET]  # what `qa tune` chooses weights on
+HELD_OUT = [MEMBERS_SET]  # reported beside them, never tuned on
+EVAL_SETS = TUNING_SETS + HELD_OUT  # what `qa eval` reports by default
 
 
 @dataclass
@@ -27,6 +32,11 @@ class EvalSet:
     name: str
     questions: Path
     corpus: Path
+
+    @property
+    def held_out(self) -> bool:
+        """A test set: reported, never tuned on (leave-one-category-out leaves it out too)."""
+        return Path(self.questions).resolve() in {p.resolve() for p in HELD_OUT}
 
 
 def set_name(path: Path) -> str:

@@ -1,0 +1,87 @@
+"""Is there an answer at all? A small learned decision over several kinds of evidence.
+
+One score compared with one threshold fitted to a dozen unanswerable questions does
+not hold on questions nobody tuned for: an off-topic question that is question-shaped
+lies close to some member phrasing, and "Atomy" matches everywhere. The decision here
+looks at the evidence from several sides at once (`FEATURES`): how good the best
+result is, by how much it beats the next article, how much of the question's own
+words the best article covers, how much of the question the corpus knows at all, how
+close unrelated rows come to this question, and how long it is.
+
+`Answerability` is a logistic model over those features. It is fitted by a procedure
+(qa/quality/answerability.py: positives are the corpus's own phrasings and headings,
+negatives are written unanswerable questions and off-domain questions), never on the
+sets it is reported on, and stored per model in qa/ranking.json next to the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+FEATURES = (
+    "confidence",  # the top result's fused score with absolute lexical evidence (Searcher._confidence)
+    "top_dense",  # best cosine of any section row
+    "top_phrase",  # best phrasing cosine, less what question shape alone gives (qa.background)
+    "margin",  # top article's score minus the second article's
+    "covered",  # share of the question's words that the top article contains
+    "covered_rare",  # the same, counting only words found in fewer than 3 languages' texts (not names)
+    "known",  # share of the question's words the corpus contains at all
+    "background",  # how close the closest unrelated section rows come (high: a vague, generic question)
+    "words",  # log(1 + number of content words)
+    "lexical",  # log(1 + the best raw BM25 score)
+    "dense_margin",  # best section cosine of the top article minus that of any other article
+    "covered_weight",  # share of the question's IDF mass the top article contains
+    "missing_rarest",  # IDF of the rarest word the top article lacks ("Gmail" in "reset my Gmail password")
+)
+
+
+@dataclass
+class Answerability:
+    """Logistic regression over standardised `FEATURES`."""
+
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    bias: float
+    threshold: float = 0.5  # on the probability
+
+    def probability(self, features: np.ndarray) -> float:
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        return float(1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias))))
+
+    def answered(self, features: np.ndarray) -> bool:
+        return self.probability(features) >= self.threshold
+
+    def to_json(self) -> dict:
+        return {"features": list(FEATURES), **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Answerability | None:
+        """None for a missing entry, or one fitted on other features (refit it: `qa tune`)."""
+        if not data or data.get("features") != list(FEATURES):
+            return None
+        return cls(data["mean"], data["scale"], data["weights"], data["bias"], data.get("threshold", 0.5))
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> Answerability:
+    """Logistic regression by Newton's method, classes weighted to count the same
+    (the training set has more answerable than unanswerable questions; the service
+    should not learn that prior)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    sample_weight = np.where(y > 0.5, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1)) * len(y)
+    w = np.zeros(z.shape[1])
+    penalty = np.diag([l2] * (z.shape[1] - 1) + [0.0])  # the bias is not shrunk
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        gradient = z.T @ (sample_weight * (p - y)) + penalty @ w
+        hessian = (z * (sample_weight * p * (1 - p))[:, None]).T @ z + penalty
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return Answerability(mean.tolist(), scale.tolist(), w[:-1].tolist(), float(w[-1]))

@@ -1,0 +1,71 @@
+"""How close unrelated rows come to a question: the background a match must stand out from.
+
+A member phrasing is a question, and question-to-question cosines run high whatever
+the topic: "what is the weather tomorrow" lies close to "what is the delivery time"
+simply because both are questions. Section rows are statements, and come less close.
+For one question, the mean cosine to a fixed sample of phrasing rows and to a sample
+of section rows (of the question's language) says how much of a phrasing match is
+question-shape rather than meaning (`phrase_excess`). The search subtracts that excess
+from phrasing evidence, so a phrasing counts by how much closer it is than unrelated
+questions come, and the no-answer decision sees both levels.
+
+The sample is drawn once per index (a fixed seed), so the cost per question is two
+small matrix products whatever the corpus size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from .corpus import LANGUAGES
+from .index import ROW_PHRASING, ROW_SECTION, Index
+
+SAMPLE = 256  # rows of each kind and language
+
+
+@dataclass
+class Level:
+    section: float  # mean cosine to unrelated section rows
+    phrasing: float  # mean cosine to unrelated member phrasings
+    section_high: float = 0.0  # the 95th percentile of those section cosines: how close the closest come
+
+    @property
+    def phrase_excess(self) -> float:
+        """How much higher a question comes to questions than to statements, by shape alone."""
+        return max(0.0, self.phrasing - self.section)
+
+
+class Background:
+    def __init__(self, index: Index, sample: int = SAMPLE, seed: int = 0):
+        vectors = _all_vectors(index.faiss_index)
+        rng = np.random.default_rng(seed)
+        row_lang = np.array([index.sections[s].lang for s in index.rows]) if len(index.rows) else np.array([])
+        self.samples: dict[str | None, dict[int, np.ndarray]] = {}
+        for lang in (*LANGUAGES, None):
+            in_lang = np.ones(len(row_lang), bool) if lang is None else row_lang == lang
+            self.samples[lang] = {}
+            for kind in (ROW_SECTION, ROW_PHRASING):
+                rows = np.flatnonzero(in_lang & (index.row_kind == kind))
+                if len(rows) > sample:
+                    rows = np.sort(rng.choice(rows, sample, replace=False))
+                self.samples[lang][kind] = vectors[rows]
+
+    def level(self, query: np.ndarray, lang: str | None) -> Level:
+        """The background of one centred, normalised query vector (shape (1, d))."""
+        samples = self.samples.get(lang) or self.samples[None]
+        section, phrasing = samples[ROW_SECTION], samples[ROW_PHRASING]
+        cosines = section @ query[0]
+        s = float(cosines.mean()) if len(section) else 0.0
+        p = float((phrasing @ query[0]).mean()) if len(phrasing) else s
+        return Level(s, p, float(np.percentile(cosines, 95)) if len(section) else 0.0)
+
+
+def _all_vectors(index: faiss.Index) -> np.ndarray:
+    """Every stored vector (flat indexes keep them; IVF needs its direct map first)."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.make_direct_map()
+    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)

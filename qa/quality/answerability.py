@@ -1,0 +1,154 @@
+"""Fitting the no-answer decision (`qa.answerability`) by a procedure.
+
+Training examples never come from a set the decision is reported on:
+- answerable: the corpus's own member phrasings (`questions:`) and section headings,
+  each labelled with its article. A phrasing is asked against an index built without
+  the phrasings of its article (folds by article), so that it cannot simply find
+  itself: that is how a member's new wording of a known topic looks.
+- unanswerable: questions written for this purpose (qa/training/data/unanswerable.jsonl,
+  separate from every test set) and off-domain questions (XQuAD's Wikipedia questions,
+  asked of the help-desk corpus).
+
+The decision threshold assumes that `PRIOR` of the questions members ask have no
+answer (a product assumption, not a fitted value) and maximises the F1 of "no
+answer" on out-of-fold predictions, reweighted to that prior.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..answerability import FEATURES, Answerability, fit
+from ..corpus import Corpus
+from ..encoder import Encoder
+from ..index import EmbeddingCache, build_index
+from ..ranking import Ranking
+from ..search import Searcher
+
+NEGATIVES = Path(__file__).resolve().parent.parent / "training" / "data" / "unanswerable.jsonl"
+PRIOR = 0.15  # share of member questions without an answer the threshold is set for
+FOLDS = 5
+XQUAD_PER_LANGUAGE = 300
+
+
+@dataclass
+class Example:
+    text: str
+    lang: str
+    answerable: bool
+    category: str = ""  # the article's, for answerable examples
+    source: str = ""  # phrasing, heading, written, off-domain
+
+
+def corpus_examples(corpus: Corpus) -> list[Example]:
+    """Every phrasing and every section heading (not the intro) as an answerable question."""
+    out = []
+    for a in corpus.articles:
+        out.extend(Example(q, a.lang, True, a.category, "phrasing") for q in a.questions)
+        out.extend(Example(s.title, a.lang, True, a.category, "heading") for s in a.sections if s.position > 0)
+    return out
+
+
+def negative_examples(off_domain: list[tuple[str, str]] = (), seed: int = 0) -> list[Example]:
+    """The written unanswerable questions, and up to XQUAD_PER_LANGUAGE off-domain ones per language."""
+    out = [Example(row["q"], row["lang"], False, source="written")
+           for row in map(json.loads, NEGATIVES.read_text(encoding="utf-8").splitlines()) if row]
+    rng = random.Random(seed)
+    by_lang: dict[str, list[str]] = {}
+    for text, lang in off_domain:
+        by_lang.setdefault(lang, []).append(text)
+    for lang, texts in sorted(by_lang.items()):
+        picked = rng.sample(texts, min(XQUAD_PER_LANGUAGE, len(texts)))
+        out.extend(Example(t, lang, False, source="off-domain") for t in picked)
+    return out
+
+
+def _without_phrasings(corpus: Corpus, article_ids: set[str]) -> Corpus:
+    articles = [replace(a, questions=[] if a.id in article_ids else a.questions) for a in corpus.articles]
+    return replace(corpus, articles=articles)
+
+
+def feature_matrix(corpus: Corpus, encoder: Encoder, ranking: Ranking, examples: list[Example],
+                   cache: EmbeddingCache | None = None) -> np.ndarray:
+    """The decision's features for every example, each asked the way the module docstring says."""
+    plain = replace(ranking, answer_model=None)
+    rows: dict[int, np.ndarray] = {}
+    full = Searcher(build_index(corpus, encoder, cache), encoder, plain)
+    phrasing_ids = sorted({a.id for a in corpus.articles if a.questions})
+    folds = [set(phrasing_ids[k::FOLDS]) for k in range(FOLDS)]
+    article_of = {q: a.id for a in corpus.articles for q in a.questions}
+    for fold in folds:
+        mine = [n for n, e in enumerate(examples) if e.source == "phrasing" and article_of.get(e.text) in fold]
+        if not mine:
+            continue
+        searcher = Searcher(build_index(_without_phrasings(corpus, fold), encoder, cache), encoder, plain)
+        for n in mine:
+            rows[n] = searcher.search(examples[n].text, lang=examples[n].lang).features
+    for n, e in enumerate(examples):
+        if n not in rows:
+            result = full.search(e.text, lang=e.lang)
+            rows[n] = result.features if result.features is not None else _no_result()
+    return np.stack([rows[n] for n in range(len(examples))])
+
+
+def _no_result() -> np.ndarray:
+    return np.zeros(len(FEATURES))
+
+
+def choose_threshold(probabilities: np.ndarray, answerable: np.ndarray, prior: float = PRIOR) -> float:
+    """The probability threshold with the best F1 of "no answer", counting unanswerable
+    examples as `prior` of all questions (whatever their share in the training set)."""
+    positives, negatives = probabilities[answerable], probabilities[~answerable]
+    best, best_f1 = 0.5, -1.0
+    for t in np.unique(np.concatenate([probabilities, [0.5]])):
+        tp = prior * (negatives < t).mean()  # unanswerable, said so
+        fp = (1 - prior) * (positives < t).mean()  # answerable, said "no answer"
+        fn = prior * (negatives >= t).mean()
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best_f1 + 1e-12:
+            best, best_f1 = float(t), f1
+    return best
+
+
+def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, seed: int = 0) -> Answerability:
+    """Fit on everything; the threshold from out-of-fold probabilities (5 random folds)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    out_of_fold = np.zeros(len(x))
+    for k in range(FOLDS):
+        held = order[k::FOLDS]
+        train = np.setdiff1d(order, held)
+        model = fit(x[train], answerable[train])
+        out_of_fold[held] = [model.probability(row) for row in x[held]]
+    model = fit(x, answerable)
+    model.threshold = round(choose_threshold(out_of_fold, answerable), 4)
+    return model
+
+
+def training_set(corpus: Corpus, encoder: Encoder, ranking: Ranking, off_domain: list[tuple[str, str]],
+                 cache: EmbeddingCache | None = None) -> tuple[list[Example], np.ndarray, np.ndarray]:
+    """The examples, their features and labels (see the module docstring)."""
+    examples = corpus_examples(corpus) + negative_examples(off_domain)
+    x = feature_matrix(corpus, encoder, ranking, examples, cache)
+    return examples, x, np.array([e.answerable for e in examples])
+
+
+def fit_answer_model(corpus: Corpus, encoder: Encoder, ranking: Ranking, off_domain: list[tuple[str, str]],
+                     cache: EmbeddingCache | None = None) -> Answerability:
+    """The no-answer decision for `ranking` on `corpus`, fitted as the module docstring says."""
+    _, x, y = training_set(corpus, encoder, ranking, off_domain, cache)
+    return fit_with_threshold(x, y)
+
+
+def leave_category_out(examples: list[Example], x: np.ndarray, y: np.ndarray) -> dict[str, Answerability]:
+    """One decision per category, fitted without that category's answerable examples:
+    how the decision treats a new section of the portal on its first day."""
+    out = {}
+    for category in sorted({e.category for e in examples if e.category}):
+        keep = np.array([not (e.answerable and e.category == category) for e in examples])
+        out[category] = fit_with_threshold(x[keep], y[keep])
+    return out

@@ -1,0 +1,76 @@
+"""The no-answer decision: the logistic fit, its threshold procedure, the coverage
+evidence it reads, and how its training examples are drawn."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from qa.answerability import FEATURES, Answerability, fit
+from qa.coverage import Coverage
+from qa.quality.answerability import _without_phrasings, choose_threshold, corpus_examples, negative_examples
+
+
+def test_fit_separates_what_is_separable_and_ignores_the_class_balance():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(1, 0.3, (900, 2)), rng.normal(-1, 0.3, (100, 2))])
+    y = np.array([True] * 900 + [False] * 100)
+    model = fit(x, y)
+    assert model.probability([1.0, 1.0]) > 0.95 and model.probability([-1.0, -1.0]) < 0.05
+    # Balanced classes: the point half-way is a coin flip, not "answerable" because most examples are.
+    assert model.probability([0.0, 0.0]) == pytest.approx(0.5, abs=0.1)
+
+
+def test_a_stored_model_is_refused_when_its_features_changed():
+    model = Answerability([0.0] * len(FEATURES), [1.0] * len(FEATURES), [0.1] * len(FEATURES), 0.0, 0.3)
+    data = model.to_json()
+    assert Answerability.from_json(data) == model
+    assert Answerability.from_json(dict(data, features=list(FEATURES)[:-1])) is None
+    assert Answerability.from_json(None) is None
+
+
+def test_the_threshold_follows_the_assumed_share_of_unanswerable_questions():
+    answerable = np.array([True] * 100 + [False] * 100)
+    p = np.concatenate([np.linspace(0.3, 1.0, 100), np.linspace(0.0, 0.7, 100)])
+    rare, common = choose_threshold(p, answerable, prior=0.05), choose_threshold(p, answerable, prior=0.5)
+    assert rare < common  # when few questions lack an answer, say "no answer" only when sure
+
+
+def test_coverage_names_the_word_the_best_article_lacks(searcher):
+    coverage = Coverage(searcher.index)
+    article = next(n for n, a in enumerate(searcher.index.articles) if (a.id, a.lang) == ("acc-password-reset", "en"))
+    own = coverage.cover("reset my password", "en", article)
+    other = coverage.cover("reset my Gmail password", "en", article)
+    assert own.covered == 1.0 and own.known == 1.0
+    assert other.covered < 1.0 and other.missing_rarest > own.missing_rarest + 0.3
+    gibberish = coverage.cover("qwertzuiop asdfghjkl", "en", article)
+    assert gibberish.known == 0.0 and gibberish.words == 2
+
+
+def test_a_name_used_in_every_language_does_not_count_as_topic_words(searcher):
+    coverage = Coverage(searcher.index)
+    # "Atomy" occurs in Russian, German and English texts alike: covering it says little.
+    index = searcher.index
+    english = [n for n, s in enumerate(index.sections) if s.lang == "en" and "Atomy" in s.plain]
+    article = int(index.section_article[english[0]])
+    cover = coverage.cover("Atomy", "en", article)
+    assert cover.covered == 1.0 and cover.covered_rare == 0.0
+
+
+def test_training_examples_come_from_the_corpus_and_the_written_negatives(searcher):
+    from qa.corpus import Corpus
+
+    index = searcher.index
+    articles = [replace(a, sections=[s for s, n in zip(index.sections, index.section_article) if n == a_no])
+                for a_no, a in enumerate(index.articles)]
+    corpus = Corpus(articles, [])
+    examples = corpus_examples(corpus)
+    assert {e.source for e in examples} == {"phrasing", "heading"} and all(e.answerable for e in examples)
+    assert sum(e.source == "phrasing" for e in examples) == sum(len(a.questions) for a in corpus.articles)
+    negatives = negative_examples([("Who wrote Faust?", "en")] * 3)
+    assert sum(e.source == "off-domain" for e in negatives) == 3 and len(negatives) > 300
+    assert not any(e.answerable for e in negatives)
+    held = {"acc-password-reset"}
+    stripped = _without_phrasings(corpus, held)
+    assert all(not a.questions for a in stripped.articles if a.id in held)
+    assert all(a.questions == b.questions for a, b in zip(stripped.articles, corpus.articles) if a.id not in held)
