@@ -15,7 +15,7 @@ small matrix products whatever the corpus size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
@@ -28,13 +28,15 @@ SAMPLE = 256  # rows of each kind and language
 
 @dataclass
 class Level:
-    section: float  # mean cosine to unrelated section rows
-    phrasing: float  # mean cosine to unrelated member phrasings
+    section: float  # mean cosine to unrelated section rows of the question's language
+    phrasing: float  # mean cosine to unrelated member phrasings of the question's language
     section_high: float = 0.0  # the 95th percentile of those section cosines: how close the closest come
+    excess: dict[str, float] = field(default_factory=dict)  # phrasing language -> its `phrase_excess`
 
     @property
     def phrase_excess(self) -> float:
-        """How much higher a question comes to questions than to statements, by shape alone."""
+        """How much higher the question comes to questions than to statements of its own
+        language, by shape alone."""
         return max(0.0, self.phrasing - self.section)
 
 
@@ -54,13 +56,23 @@ class Background:
                 self.samples[lang][kind] = vectors[rows]
 
     def level(self, query: np.ndarray, lang: str | None) -> Level:
-        """The background of one centred, normalised query vector (shape (1, d))."""
-        samples = self.samples.get(lang) or self.samples[None]
-        section, phrasing = samples[ROW_SECTION], samples[ROW_PHRASING]
-        cosines = section @ query[0]
-        s = float(cosines.mean()) if len(section) else 0.0
-        p = float((phrasing @ query[0]).mean()) if len(phrasing) else s
-        return Level(s, p, float(np.percentile(cosines, 95)) if len(section) else 0.0)
+        """The background of one centred, normalised query vector (shape (1, d)): against
+        rows of its own language, and the excess per language of the phrasings, since a
+        question comes less close to questions in another language than in its own."""
+        means = {}
+        for row_lang in (*LANGUAGES, None):
+            samples = self.samples[row_lang]
+            section, phrasing = samples[ROW_SECTION] @ query[0], samples[ROW_PHRASING] @ query[0]
+            means[row_lang] = (section, float(phrasing.mean()) if len(phrasing) else None)
+        own, _ = means.get(lang) or means[None]
+        own_phrasing = (means.get(lang) or means[None])[1]
+        s = float(own.mean()) if len(own) else 0.0
+        excess = {
+            row_lang: max(0.0, p - float(sec.mean())) for row_lang, (sec, p) in means.items()
+            if row_lang is not None and p is not None and len(sec)
+        }
+        return Level(s, own_phrasing if own_phrasing is not None else s,
+                     float(np.percentile(own, 95)) if len(own) else 0.0, excess)
 
 
 def _all_vectors(index: faiss.Index) -> np.ndarray:

@@ -133,6 +133,8 @@ class Searcher:
             )
         self.section_has_steps = np.array([bool(sec.steps) for sec in sections])
         self.section_lang = np.array([sec.lang for sec in sections])
+        self.section_lang_no = np.array([LANGUAGES.index(sec.lang) for sec in sections], dtype=np.int64)
+        self.file_lang_no = np.array([LANGUAGES.index(a.lang) for a in articles], dtype=np.int64)
         self.group_has_lang = {
             lang: np.array([lang in versions[k] for k in self.groups], dtype=bool) for lang in LANGUAGES
         }
@@ -239,9 +241,10 @@ class Searcher:
         # weak: a rare exact word (ОГРНИП, ELSTER) counts fully, a stray common one little.
         lexical_norm = lexical / (top + r.lexical_half) if top > 0 else lexical
         if r.dense and self.encoder is not None:
-            shift = sig.background.phrase_excess  # what question shape alone gives a phrasing match
-            phrase = np.where(sig.phrase > 0, sig.phrase - shift, 0.0)
-            phrase_article = np.where(sig.phrase_article > 0, sig.phrase_article - shift, 0.0)
+            # What question shape alone gives a phrasing match, per language of the phrasing.
+            excess = np.array([sig.background.excess.get(lang, 0.0) for lang in LANGUAGES], np.float32)
+            phrase = np.where(sig.phrase > 0, sig.phrase - excess[self.section_lang_no], 0.0)
+            phrase_article = np.where(sig.phrase_article > 0, sig.phrase_article - excess[self.file_lang_no], 0.0)
             dense = np.maximum(sig.dense, r.phrase_weight * phrase)
             if sig.scoring_lang:
                 lexical_norm = self._impute_lexical(lexical_norm, dense, sig.scoring_lang)
