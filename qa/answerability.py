@@ -16,9 +16,23 @@ sets it is reported on, and stored per model in qa/ranking.json next to the weig
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+
+# Questions written to have no answer here (off-topic, and help-desk topics the corpus
+# does not cover). They are the no-answer decision's training negatives, and the index
+# embeds them so that how close a question comes to the nearest of them is evidence too
+# (the usual out-of-scope detector of intent classifiers). No test set is drawn from them.
+UNANSWERABLE_FILE = Path(__file__).resolve().parent / "data" / "unanswerable.jsonl"
+
+
+def unanswerable_questions(path: Path = UNANSWERABLE_FILE) -> list[dict]:
+    """The written unanswerable questions: {"q", "lang", "kind"} each."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
 
 FEATURES = (
     "confidence",  # the top result's fused score with absolute lexical evidence (Searcher._confidence)
@@ -34,6 +48,7 @@ FEATURES = (
     "dense_margin",  # best section cosine of the top article minus that of any other article
     "covered_weight",  # share of the question's IDF mass the top article contains
     "missing_rarest",  # IDF of the rarest word the top article lacks ("Gmail" in "reset my Gmail password")
+    "near_unanswerable",  # cosine to the closest written question without an answer (UNANSWERABLE_FILE)
 )
 
 

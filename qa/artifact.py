@@ -10,7 +10,8 @@ Layout of the index folder (`embeddings/` by default):
                             (exact; IVF above `approximate_above` vectors)
         rows.npz            FAISS row -> section number and row kind (a chunk of the
                             section, the article's title/tags, or a member phrasing);
-                            phrasing -> the section it is mapped to
+                            phrasing -> the section it is mapped to; the query
+                            vectors of the written unanswerable questions
         means.npz           per-language mean vectors (subtracted before indexing)
         synonyms.json       the operator's synonym groups, applied to questions
         lexical/            BM25 index over the same sections
@@ -76,7 +77,8 @@ def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
             ensure_ascii=False,
         )
     faiss.write_index(index.faiss_index, str(folder / "vectors.faiss"))
-    np.savez(folder / "rows.npz", rows=index.rows, row_kind=index.row_kind, phrasing_section=index.phrasing_section)
+    np.savez(folder / "rows.npz", rows=index.rows, row_kind=index.row_kind, phrasing_section=index.phrasing_section,
+             unanswerable=index.unanswerable)
     np.savez(folder / "means.npz", **index.means)
     (folder / "synonyms.json").write_text(json.dumps(index.synonyms.to_json(), ensure_ascii=False), encoding="utf-8")
     index.lexical.save(folder / "lexical")
@@ -170,6 +172,7 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
             ivf.nprobe = IVF_NPROBE
         with np.load(folder / "rows.npz") as r:
             rows, row_kind, phrasing_section = r["rows"], r["row_kind"], r["phrasing_section"]
+            unanswerable = r["unanswerable"] if "unanswerable" in r.files else np.zeros((0, 0), np.float32)
         with np.load(folder / "means.npz") as m:
             means = {k: m[k] for k in m.files}
         lexical = LexicalIndex.load(folder / "lexical", len(sections) + len(phrasing_section))
@@ -190,6 +193,7 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
         lexical=lexical,
         phrasing_section=phrasing_section,
         synonyms=synonyms,
+        unanswerable=unanswerable,
     )
 
 

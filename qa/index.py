@@ -17,6 +17,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .answerability import unanswerable_questions
 from .corpus import LANGUAGES, Article, Corpus, Section, Synonyms
 from .encoder import Encoder
 from .lexical import LexicalIndex
@@ -146,6 +147,10 @@ class Index:
     lexical: LexicalIndex  # documents: the sections, then the phrasings
     phrasing_section: np.ndarray  # phrasing number (lexical document - len(sections)) -> section
     synonyms: Synonyms = field(default_factory=lambda: Synonyms([]))
+    # Query vectors (not centred) of the written questions without an answer
+    # (qa.answerability.UNANSWERABLE_FILE): how close a question comes to them is
+    # evidence for the no-answer decision.
+    unanswerable: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     def center(self, vectors: np.ndarray, lang: str | None) -> np.ndarray:
         """Subtract the language's mean (the average of all means when unknown) and
@@ -347,11 +352,13 @@ def build_index(
     phrase_article = np.array([a_no for a_no, a in enumerate(articles) for _ in a.questions] if phrasings else [],
                               dtype=np.int64)
 
+    unanswerable_texts = [row["q"] for row in unanswerable_questions()]
     if progress is not None:
-        progress.reset(total=len(passages.texts) + len(phrase_texts))
+        progress.reset(total=len(passages.texts) + len(phrase_texts) + len(unanswerable_texts))
     raw, embedded = _embed(passages.texts, encoder.encode_passages, encoder.identity, cache, progress)
     raw_phrases, embedded_phrases = _embed(phrase_texts, encoder.encode_queries, encoder.identity + "|query", cache,
                                            progress)
+    unanswerable, _ = _embed(unanswerable_texts, encoder.encode_queries, encoder.identity + "|query", cache, progress)
     if cache is not None:
         cache.save()
     if not passages.texts:
@@ -390,4 +397,5 @@ def build_index(
         lexical=lexical,
         phrasing_section=phrasing_section,
         synonyms=corpus.synonyms or Synonyms([]),
+        unanswerable=unanswerable,
     )

@@ -71,6 +71,7 @@ class Signals:
     lexical_phrase: np.ndarray  # S: best BM25 of a phrasing mapped to the section
     background: Level = field(default_factory=lambda: Level(0.0, 0.0))  # how close unrelated rows come
     text: str = ""  # the question as searched
+    near_unanswerable: float = 0.0  # cosine to the closest written question without an answer
 
     @classmethod
     def empty(cls, query_lang: str, scoring_lang: str | None, n_sections: int, n_files: int) -> Signals:
@@ -193,6 +194,8 @@ class Searcher:
         q = self._query_vector(question)
         sig.timings["encode_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
+        if len(self.index.unanswerable):
+            sig.near_unanswerable = float((self.index.unanswerable @ q[0]).max())
         q = self.index.center(q, lang)
         sig.background = self.background.level(q, lang)
         k = min(self.index.faiss_index.ntotal, 400)
@@ -262,17 +265,19 @@ class Searcher:
     def _impute_lexical(self, lexical_norm: np.ndarray, dense: np.ndarray, lang: str) -> np.ndarray:
         """Lexical evidence for a section that exists only in other languages than the
         question's. Its words cannot match the question's, so its BM25 says nothing about
-        it: missing evidence, not evidence against. It gets what a typical candidate in
-        the question's language gets (the mean over the `IMPUTE_POOL` sections of that
-        language the dense side ranks highest), so the lexical side can neither bury nor
-        favour an answer that exists only in another language."""
+        it: missing evidence, not evidence against. It gets the benefit of the doubt: the
+        best lexical evidence of the `IMPUTE_POOL` sections in the question's language that
+        the dense side ranks highest. Between it and the best lexical match the lexical side
+        is then neutral, and meaning decides. (The mean of that pool, tried first, still
+        let a same-language section with the question's words win: dev cross-lingual R@1
+        0.625 against 0.812 with the best; docs/quality.md.)"""
         missing = ~self.group_has_lang[lang][self.section_group]
         own = np.flatnonzero(self.section_lang == lang)
         if not missing.any() or not len(own):
             return lexical_norm
         pool = own[np.argpartition(-dense[own], min(IMPUTE_POOL, len(own)) - 1)[:IMPUTE_POOL]]
         out = lexical_norm.copy()
-        out[missing] = np.maximum(out[missing], float(lexical_norm[pool].mean()))
+        out[missing] = np.maximum(out[missing], float(lexical_norm[pool].max()))
         return out
 
     def rank(
@@ -352,7 +357,7 @@ class Searcher:
             cover.covered, cover.covered_rare, cover.known, sig.background.section_high, float(np.log1p(cover.words)),
             float(np.log1p(max(sig.lexical.max(initial=0.0), sig.lexical_phrase.max(initial=0.0)))),
             float(article_dense[top_article] - np.delete(article_dense, top_article).max(initial=0.0)),
-            cover.covered_weight, cover.missing_rarest,
+            cover.covered_weight, cover.missing_rarest, sig.near_unanswerable,
         ])
         if r.answer_model is not None:
             result.answer_probability = r.answer_model.probability(result.features)

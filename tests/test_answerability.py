@@ -8,7 +8,15 @@ import pytest
 
 from qa.answerability import FEATURES, Answerability, fit
 from qa.coverage import Coverage
-from qa.quality.answerability import _without_phrasings, choose_threshold, corpus_examples, negative_examples
+from qa.quality.answerability import (
+    Example,
+    _without_phrasings,
+    choose_threshold,
+    corpus_examples,
+    negative_examples,
+)
+
+from .conftest import CORPUS
 
 
 def test_fit_separates_what_is_separable_and_ignores_the_class_balance():
@@ -74,3 +82,42 @@ def test_training_examples_come_from_the_corpus_and_the_written_negatives(search
     stripped = _without_phrasings(corpus, held)
     assert all(not a.questions for a in stripped.articles if a.id in held)
     assert all(a.questions == b.questions for a, b in zip(stripped.articles, corpus.articles) if a.id not in held)
+
+
+# -- the written unanswerable questions as evidence -------------------------------------------
+def test_the_index_carries_the_written_unanswerable_questions_through_save_and_load(searcher):
+    from qa.answerability import unanswerable_questions
+
+    bank = searcher.index.unanswerable  # loaded from disk by the session fixture
+    assert bank.shape == (len(unanswerable_questions()), searcher.encoder.dimension)
+    assert np.allclose(np.linalg.norm(bank, axis=1), 1.0, atol=1e-3)  # query vectors, not centred
+
+
+def test_a_question_near_a_written_unanswerable_one_says_so_and_a_help_question_does_not(searcher):
+    near = searcher.signals("are you a bot or a real person?").near_unanswerable  # "are you a bot?" is written
+    far = searcher.signals("Wie ändere ich meine Bankverbindung für Auszahlungen?").near_unanswerable
+    assert near > 0.7 and far < near - 0.2
+    features = searcher.search("are you a bot or a real person?").features
+    assert features[list(FEATURES).index("near_unanswerable")] == pytest.approx(near)
+    assert not searcher.search("are you a bot or a real person?").answered
+
+
+def test_closeness_to_an_unanswerable_question_alone_does_not_decide(searcher):
+    # "how to reset my Gmail password" is written as unanswerable; resetting the portal's is not
+    result = searcher.search("how do I reset my password")
+    assert searcher.signals("how do I reset my password").near_unanswerable > 0.7
+    assert result.answered and result.hits[0].section.article_id == "acc-password-reset"
+
+
+def test_a_written_negative_is_asked_without_its_own_vector(searcher, encoder):
+    from qa.answerability import unanswerable_questions
+    from qa.corpus import load_corpus
+    from qa.quality.answerability import feature_matrix
+
+    written = [Example(row["q"], row["lang"], False, source="written") for row in unanswerable_questions()]
+    picked = written[:3] + written[-2:]
+    x = feature_matrix(load_corpus(CORPUS), encoder, searcher.ranking, written)[[0, 1, 2, -2, -1]]
+    near = x[:, list(FEATURES).index("near_unanswerable")]
+    own = [searcher.signals(e.text, e.lang).near_unanswerable for e in picked]
+    assert np.allclose(own, 1.0, atol=1e-3)  # in the full index each finds itself
+    assert (near < 0.999).all()  # in the fitting procedure none does

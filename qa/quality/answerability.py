@@ -5,9 +5,11 @@ Training examples never come from a set the decision is reported on:
   each labelled with its article. A phrasing is asked against an index built without
   the phrasings of its article (folds by article), so that it cannot simply find
   itself: that is how a member's new wording of a known topic looks.
-- unanswerable: questions written for this purpose (qa/training/data/unanswerable.jsonl,
+- unanswerable: questions written for this purpose (qa/data/unanswerable.jsonl,
   separate from every test set) and off-domain questions (XQuAD's Wikipedia questions,
-  asked of the help-desk corpus).
+  asked of the help-desk corpus). The index holds the written ones too, as evidence
+  ("near_unanswerable"), so each of them is asked against an index that lacks its fold
+  of them: otherwise it would find itself.
 
 The decision threshold assumes that `PRIOR` of the questions members ask have no
 answer (a product assumption, not a fitted value) and maximises the F1 of "no
@@ -16,21 +18,18 @@ answer" on out-of-fold predictions, reweighted to that prior.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
-from ..answerability import FEATURES, Answerability, fit
+from ..answerability import FEATURES, Answerability, fit, unanswerable_questions
 from ..corpus import Corpus
 from ..encoder import Encoder
 from ..index import EmbeddingCache, build_index
 from ..ranking import Ranking
 from ..search import Searcher
 
-NEGATIVES = Path(__file__).resolve().parent.parent / "training" / "data" / "unanswerable.jsonl"
 PRIOR = 0.15  # share of member questions without an answer the threshold is set for
 FOLDS = 5
 XQUAD_PER_LANGUAGE = 300
@@ -56,8 +55,7 @@ def corpus_examples(corpus: Corpus) -> list[Example]:
 
 def negative_examples(off_domain: list[tuple[str, str]] = (), seed: int = 0) -> list[Example]:
     """The written unanswerable questions, and up to XQUAD_PER_LANGUAGE off-domain ones per language."""
-    out = [Example(row["q"], row["lang"], False, source="written")
-           for row in map(json.loads, NEGATIVES.read_text(encoding="utf-8").splitlines()) if row]
+    out = [Example(row["q"], row["lang"], False, source="written") for row in unanswerable_questions()]
     rng = random.Random(seed)
     by_lang: dict[str, list[str]] = {}
     for text, lang in off_domain:
@@ -88,16 +86,23 @@ def feature_matrix(corpus: Corpus, encoder: Encoder, ranking: Ranking, examples:
             continue
         searcher = Searcher(build_index(_without_phrasings(corpus, fold), encoder, cache), encoder, plain)
         for n in mine:
-            rows[n] = searcher.search(examples[n].text, lang=examples[n].lang).features
+            rows[n] = _features(searcher, examples[n])
+    written = [n for n, e in enumerate(examples) if e.source == "written"]
+    for k in range(FOLDS):  # the written negatives' own vectors are in the index: leave their fold out
+        mine = written[k::FOLDS]
+        keep = np.setdiff1d(np.arange(len(full.index.unanswerable)), np.arange(len(written))[k::FOLDS])
+        searcher = Searcher(replace(full.index, unanswerable=full.index.unanswerable[keep]), encoder, plain)
+        for n in mine:
+            rows[n] = _features(searcher, examples[n])
     for n, e in enumerate(examples):
         if n not in rows:
-            result = full.search(e.text, lang=e.lang)
-            rows[n] = result.features if result.features is not None else _no_result()
+            rows[n] = _features(full, e)
     return np.stack([rows[n] for n in range(len(examples))])
 
 
-def _no_result() -> np.ndarray:
-    return np.zeros(len(FEATURES))
+def _features(searcher: Searcher, example: Example) -> np.ndarray:
+    features = searcher.search(example.text, lang=example.lang).features
+    return features if features is not None else np.zeros(len(FEATURES))  # nothing found at all
 
 
 def choose_threshold(probabilities: np.ndarray, answerable: np.ndarray, prior: float = PRIOR) -> float:
