@@ -142,13 +142,6 @@ def training_set(corpus: Corpus, encoder: Encoder, ranking: Ranking, off_domain:
     return examples, x, np.array([e.answerable for e in examples])
 
 
-def fit_answer_model(corpus: Corpus, encoder: Encoder, ranking: Ranking, off_domain: list[tuple[str, str]],
-                     cache: EmbeddingCache | None = None) -> Answerability:
-    """The no-answer decision for `ranking` on `corpus`, fitted as the module docstring says."""
-    _, x, y = training_set(corpus, encoder, ranking, off_domain, cache)
-    return fit_with_threshold(x, y)
-
-
 def leave_category_out(examples: list[Example], x: np.ndarray, y: np.ndarray) -> dict[str, Answerability]:
     """One decision per category, fitted without that category's answerable examples:
     how the decision treats a new section of the portal on its first day."""
@@ -157,3 +150,31 @@ def leave_category_out(examples: list[Example], x: np.ndarray, y: np.ndarray) ->
         keep = np.array([not (e.answerable and e.category == category) for e in examples])
         out[category] = fit_with_threshold(x[keep], y[keep])
     return out
+
+
+def format_leave_category_out(models: dict[str, Answerability], outcomes_with) -> str:
+    """How each category's questions fare under the decision fitted without them.
+    `outcomes_with(model)` runs a labelled set (`qa.quality.evaluate.Outcome`s) under
+    a decision. Per category: the share of its answerable questions still answered,
+    and "no answer" precision and recall on the set's unanswerable questions."""
+    lines = ["No-answer decision fitted without each category's phrasings and headings, scored on that category",
+             f"{'category':<16}{'n':>5}{'answered':>10}{'NA-P':>8}{'NA-R':>8}"]
+    answered_share = []
+    for category, model in models.items():
+        outcomes = outcomes_with(model)
+        mine = [o for o in outcomes if o.question.gold and o.question.category == category]
+        if not mine:
+            continue
+        share = sum(o.answered for o in mine) / len(mine)
+        answered_share.append((share, category))
+        said_none = [o for o in outcomes if not o.answered]
+        correct = sum(1 for o in said_none if not o.question.gold)
+        unanswerable = sum(1 for o in outcomes if not o.question.gold)
+        p = correct / len(said_none) if said_none else 0.0
+        r = correct / unanswerable if unanswerable else 0.0
+        lines.append(f"{category:<16}{len(mine):>5}{share:>10.3f}{p:>8.2f}{r:>8.2f}")
+    if answered_share:
+        worst = min(answered_share)
+        lines.append(f"mean answered {sum(s for s, _ in answered_share) / len(answered_share):.3f}, "
+                     f"worst {worst[1]} {worst[0]:.3f}")
+    return "\n".join(lines)
