@@ -44,7 +44,8 @@ from .corpus import ALL, LANGUAGES, Article, Section
 from .coverage import Coverage
 from .encoder import Encoder
 from .index import ROW_ARTICLE, ROW_PHRASING, ROW_SECTION, Index
-from .language import UNKNOWN, detect_language
+from .language import UNKNOWN
+from .query import Vocabulary, prepare
 from .ranking import Ranking
 
 
@@ -144,6 +145,7 @@ class Searcher:
         self._country_masks: dict[str, np.ndarray] = {}
         self.background = Background(index)
         self.coverage = Coverage(index)
+        self.vocabulary = Vocabulary.from_index(index)  # tells Latin-script Russian (qa/query.py)
 
         self.article_by_id: dict[tuple[str, str], int] = {}
         self.article_sections: dict[int, list[int]] = defaultdict(list)  # article file -> sections
@@ -173,7 +175,9 @@ class Searcher:
 
     def signals(self, question: str, lang: str | None = None) -> Signals:
         """Every piece of evidence for `question` (the costly part of a search)."""
-        query_lang = lang or detect_language(question)
+        # Normalised, language detected, Latin-script Russian in Cyrillic (qa/query.py).
+        prepared = prepare(question, self.vocabulary, lang)
+        question, query_lang = prepared.search_text, prepared.lang
         scoring_lang = None if query_lang == UNKNOWN else query_lang
         n_sections = len(self.index.sections)
         sig = Signals.empty(query_lang, scoring_lang, n_sections, len(self.index.articles))

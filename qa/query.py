@@ -1,0 +1,177 @@
+"""Query preparation: the question as detection and search see it.
+
+`prepare(text)` normalises the question (`qa.text.normalize`: NFKC, no zero-width or
+bidi marks, look-alike letters folded), detects its language, and turns Russian typed
+in Latin letters ("gde moya posylka", "parol' zabyl") into Cyrillic, so that it is
+searched, answered and recorded as Russian.
+
+Whether Latin text is Russian is decided by the corpus's own words (a `Vocabulary` built
+from the index at load), not by the language classifier alone: on a few Latin words
+py3langid calls Russian German or English. Per word, a candidate Cyrillic reading
+(`qa.translit.candidates`) counts as Russian when the Russian articles use it (the word,
+or its Snowball stem); the Latin word counts as Latin when the articles use it in Latin
+letters, or it is a German or English stop word. The question is Russian when more of
+its words read as Russian than as Latin, and at least half of them do. Then each word
+becomes its Russian reading, keeping words the corpus only knows in Latin letters
+("Kaspi", "IBAN"), and a reading the corpus knows is spelt as the corpus spells it
+(soft signs, й, ё restored: "parol" -> "пароль").
+
+`qa.language.detect_language` stays a pure function of the text; this module is where
+the corpus vocabulary comes in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
+
+from .language import UNKNOWN, detect_language
+from .text import WORD, fold_yo, normalize, stemmer
+from .translit import LATIN_WORD, candidates, prepare_latin, skeleton
+
+_CYRILLIC_WORD = re.compile(r"[\u0400-\u04FF]{2,}")
+_LATIN_STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
+_NON_ASCII_LATIN = re.compile(r"[^\W\da-z_]", re.UNICODE)  # ä ö ü ß é …: not a romanisation
+_SURFACE, _STEM = 2, 1  # how well the corpus knows a Russian reading
+
+
+@dataclass(frozen=True)
+class PreparedQuestion:
+    text: str  # normalised (`qa.text.normalize`)
+    search_text: str  # what is searched: `text`, in Cyrillic when it was Latin-script Russian
+    lang: str  # 'ru', 'de', 'en' or 'unknown' (the given language, when one was given)
+    transliterated: bool
+
+
+class Vocabulary:
+    """The words of the corpus that tell Latin-script Russian from German and English."""
+
+    def __init__(self, russian: Iterable[str], latin: Iterable[str]):
+        counts = Counter(fold_yo(w) for w in russian)
+        counts.update({w: 1 for w in STOPWORDS_RUSSIAN})
+        # Skeleton -> the corpus's most frequent spelling of it.
+        self.spelt = set(counts)
+        self.russian: dict[str, str] = {}
+        for word, _ in counts.most_common():
+            self.russian.setdefault(skeleton(word), word)
+        ru = stemmer("ru")
+        self.russian_stems = {skeleton(s) for s in ru.stemWords(list(counts))}
+        latin_words = set(latin)
+        self.latin = latin_words | _LATIN_STOPWORDS
+        self.latin_stems = set(stemmer("de").stemWords(list(latin_words))) | set(
+            stemmer("en").stemWords(list(latin_words))
+        )
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[tuple[str, str]]) -> Vocabulary:
+        """`texts`: (text, language) pairs; Cyrillic words of Russian texts are Russian,
+        Latin words of any text are Latin (Russian articles write "Kaspi Gold")."""
+        russian: list[str] = []
+        latin: set[str] = set()
+        for text, lang in texts:
+            for word in WORD.findall(text.lower()):
+                if _CYRILLIC_WORD.fullmatch(word) and lang == "ru":
+                    russian.append(word)
+                elif word.isascii() and word.isalpha():
+                    latin.add(word)
+        return cls(russian, latin)
+
+    @classmethod
+    def from_index(cls, index) -> Vocabulary:
+        """The vocabulary of an index's articles: titles, tags, sections, phrasings."""
+        texts: list[tuple[str, str]] = []
+        for a in index.articles:
+            texts.extend((t, a.lang) for t in [a.title, *a.tags, *a.questions])
+        texts.extend((f"{s.title} {s.plain}", s.lang) for s in index.sections)
+        return cls.from_texts(texts)
+
+    def is_latin(self, word: str) -> bool:
+        """Whether a Latin word is one the corpus uses in Latin letters (or a German or
+        English stop word), in this form or as a German or English stem."""
+        if word in self.latin or _NON_ASCII_LATIN.search(word):
+            return True
+        return (
+            stemmer("de").stemWord(word) in self.latin_stems or stemmer("en").stemWord(word) in self.latin_stems
+        )
+
+    @lru_cache(maxsize=8192)  # noqa: B019 - one Vocabulary per loaded index, kept as long as it
+    def russian_reading(self, word: str) -> tuple[str, int]:
+        """The best Cyrillic reading of a Latin word and how well the corpus knows it
+        (`_SURFACE`, `_STEM` or 0, then the library's plain reading)."""
+        readings = candidates(word)
+        for reading in readings:  # the corpus's own spelling of a reading, as typed
+            if reading in self.spelt:
+                return reading, _SURFACE
+        for reading in readings:  # ... with soft signs, й, ё, э as the corpus writes them
+            spelt = self.russian.get(skeleton(reading))
+            if spelt is not None:
+                return spelt, _SURFACE
+        for reading in readings:  # an inflection of a corpus word
+            if skeleton(stemmer("ru").stemWord(reading)) in self.russian_stems:
+                return reading, _STEM
+        return (readings[0], 0) if readings else ("", 0)
+
+
+@dataclass
+class _Word:
+    latin: str
+    reading: str
+    known: int
+    is_latin: bool
+
+
+def _words(text: str, vocabulary: Vocabulary) -> list[_Word]:
+    out = []
+    for w in LATIN_WORD.findall(prepare_latin(text)):
+        reading, known = vocabulary.russian_reading(w)
+        out.append(_Word(w, reading, known, vocabulary.is_latin(w.replace("'", ""))))
+    return out
+
+
+def _is_russian(words: list[_Word], forced: bool) -> bool:
+    """More words read as Russian than as Latin, and at least half of all words do
+    (`forced`: the caller says the question is Russian; one Russian word is enough)."""
+    russian = sum(1 for w in words if w.known and not w.is_latin)
+    latin = sum(1 for w in words if w.is_latin and not w.known)
+    either = sum(1 for w in words if w.known and w.is_latin)
+    if forced:
+        return russian + either > 0
+    return russian > latin and 2 * (russian + either) >= len(words)
+
+
+def _to_cyrillic(text: str, words: list[_Word]) -> str:
+    """`text` with each Latin word replaced by its Russian reading, except words only
+    the Latin side knows ("Kaspi") and words with no reading at all."""
+    by_word = {w.latin: w for w in words}
+
+    def replace(m: re.Match) -> str:
+        w = by_word.get(m.group(0))
+        if w is None or not w.reading or (w.is_latin and not w.known):
+            return m.group(0)
+        return w.reading
+
+    return LATIN_WORD.sub(replace, prepare_latin(text))
+
+
+def prepare(text: str, vocabulary: Vocabulary | None = None, lang: str | None = None) -> PreparedQuestion:
+    """The question as detection and search see it. `lang`, when given, is the
+    question's language (an agent's choice): Latin text given as 'ru' is read as
+    Russian, text given as 'de' or 'en' is never converted. Without a `vocabulary`
+    only normalisation and detection happen."""
+    normal = normalize(text)
+    detected = lang or detect_language(normal)
+    plain = PreparedQuestion(normal, normal, detected, False)
+    if vocabulary is None or (lang in ("de", "en")) or _CYRILLIC_WORD.search(normal):
+        return plain
+    words = _words(normal, vocabulary)
+    if not words or not _is_russian(words, forced=lang == "ru"):
+        return plain
+    return PreparedQuestion(normal, _to_cyrillic(normal, words), "ru", True)
+
+
+__all__ = ["UNKNOWN", "PreparedQuestion", "Vocabulary", "prepare"]
