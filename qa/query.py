@@ -51,7 +51,7 @@ class PreparedQuestion:
 class Vocabulary:
     """The words of the corpus that tell Latin-script Russian from German and English."""
 
-    def __init__(self, russian: Iterable[str], latin: Iterable[str]):
+    def __init__(self, russian: Iterable[str], latin: Iterable[str], latin_in_russian: Iterable[str] = ()):
         counts = Counter(fold_yo(w) for w in russian)
         counts.update({w: 1 for w in STOPWORDS_RUSSIAN})
         # Skeleton -> the corpus's most frequent spelling of it.
@@ -62,6 +62,7 @@ class Vocabulary:
         ru = stemmer("ru")
         self.russian_stems = {skeleton(s) for s in ru.stemWords(list(counts))}
         latin_words = set(latin)
+        self.latin_in_russian = frozenset(latin_in_russian)  # names Russian articles write in Latin: "Kaspi"
         self.latin = latin_words | _LATIN_STOPWORDS
         self.latin_stems = set(stemmer("de").stemWords(list(latin_words))) | set(
             stemmer("en").stemWords(list(latin_words))
@@ -73,13 +74,14 @@ class Vocabulary:
         Latin words of any text are Latin (Russian articles write "Kaspi Gold")."""
         russian: list[str] = []
         latin: set[str] = set()
+        latin_in_russian: set[str] = set()
         for text, lang in texts:
             for word in WORD.findall(text.lower()):
                 if _CYRILLIC_WORD.fullmatch(word) and lang == "ru":
                     russian.append(word)
                 elif word.isascii() and word.isalpha():
-                    latin.add(word)
-        return cls(russian, latin)
+                    (latin_in_russian if lang == "ru" else latin).add(word)
+        return cls(russian, latin | latin_in_russian, latin_in_russian)
 
     @classmethod
     def from_index(cls, index) -> Vocabulary:
@@ -144,14 +146,15 @@ def _is_russian(words: list[_Word], forced: bool) -> bool:
     return russian > latin and 2 * (russian + either) >= len(words)
 
 
-def _to_cyrillic(text: str, words: list[_Word]) -> str:
+def _to_cyrillic(text: str, words: list[_Word], vocabulary: Vocabulary) -> str:
     """`text` with each Latin word replaced by its Russian reading, except words only
-    the Latin side knows ("Kaspi") and words with no reading at all."""
+    the Latin side knows, names the Russian articles themselves write in Latin letters
+    ("Kaspi", "PV"), and words with no reading at all."""
     by_word = {w.latin: w for w in words}
 
     def replace(m: re.Match) -> str:
         w = by_word.get(m.group(0))
-        if w is None or not w.reading or (w.is_latin and not w.known):
+        if w is None or not w.reading or (w.is_latin and not w.known) or w.latin in vocabulary.latin_in_russian:
             return m.group(0)
         return w.reading
 
@@ -171,7 +174,7 @@ def prepare(text: str, vocabulary: Vocabulary | None = None, lang: str | None = 
     words = _words(normal, vocabulary)
     if not words or not _is_russian(words, forced=lang == "ru"):
         return plain
-    return PreparedQuestion(normal, _to_cyrillic(normal, words), "ru", True)
+    return PreparedQuestion(normal, _to_cyrillic(normal, words, vocabulary), "ru", True)
 
 
 __all__ = ["UNKNOWN", "PreparedQuestion", "Vocabulary", "prepare"]
