@@ -53,7 +53,7 @@ class Vocabulary:
 
     def __init__(self, russian: Iterable[str], latin: Iterable[str], latin_in_russian: Iterable[str] = ()):
         counts = Counter(fold_yo(w) for w in russian)
-        counts.update({w: 1 for w in STOPWORDS_RUSSIAN})
+        counts.update(dict.fromkeys(STOPWORDS_RUSSIAN, 1))
         # Skeleton -> the corpus's most frequent spelling of it.
         self.spelt = set(counts)
         self.russian: dict[str, str] = {}

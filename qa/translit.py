@@ -14,7 +14,7 @@ read differently ("j" + "a" would be "ja", which cyrtranslit reads as "жа").
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import cyrtranslit
 from cyrtranslit.mapping.ru import RU_LAT_TO_CYR_DICT
@@ -42,7 +42,7 @@ LATIN_WORD = re.compile(r"[a-z]+(?:'+[a-z]*)*")  # a word of a lowercased questi
 MAX_CANDIDATES = 96  # a long word with many ambiguous letters: its likeliest readings suffice
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cyrillic(gost: str) -> str:
     # The table first: cyrtranslit 1.2's parser reads its own "shh" (щ) as "sh" + "h".
     return RU_LAT_TO_CYR_DICT.get(gost) or cyrtranslit.to_cyrillic(gost, "ru")
