@@ -127,12 +127,22 @@ class _Word:
     is_latin: bool
 
 
-def _words(text: str, vocabulary: Vocabulary) -> list[_Word]:
-    out = []
-    for w in LATIN_WORD.findall(prepare_latin(text)):
-        reading, known = vocabulary.russian_reading(w)
-        out.append(_Word(w, reading, known, vocabulary.is_latin(w.replace("'", ""))))
-    return out
+def _words(text: str, vocabulary: Vocabulary, forced: bool) -> list[_Word]:
+    """The Latin words of `text` with their readings. Reading a word costs up to
+    `MAX_CANDIDATES` lookups, so words the Latin side knows are read only once some
+    other word has read as Russian: most German and English questions stop there."""
+    latin = LATIN_WORD.findall(prepare_latin(text))
+    is_latin = [vocabulary.is_latin(w.replace("'", "")) for w in latin]
+    words = [_Word(w, "", 0, lat) for w, lat in zip(latin, is_latin)]
+    for w in words:
+        if not w.is_latin:
+            w.reading, w.known = vocabulary.russian_reading(w.latin)
+    if not forced and not any(w.known for w in words):
+        return words
+    for w in words:
+        if w.is_latin:
+            w.reading, w.known = vocabulary.russian_reading(w.latin)
+    return words
 
 
 def _is_russian(words: list[_Word], forced: bool) -> bool:
@@ -171,7 +181,7 @@ def prepare(text: str, vocabulary: Vocabulary | None = None, lang: str | None = 
     plain = PreparedQuestion(normal, normal, detected, False)
     if vocabulary is None or (lang in ("de", "en")) or _CYRILLIC_WORD.search(normal):
         return plain
-    words = _words(normal, vocabulary)
+    words = _words(normal, vocabulary, forced=lang == "ru")
     if not words or not _is_russian(words, forced=lang == "ru"):
         return plain
     return PreparedQuestion(normal, _to_cyrillic(normal, words, vocabulary), "ru", True)
