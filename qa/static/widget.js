@@ -398,7 +398,8 @@
     }
     status.textContent = "";
     results.forEach(function (r, i) {
-      var li = el("li", { className: "result", role: "option", id: "hqa-r" + i, "aria-selected": "false", "aria-expanded": "false" }, [
+      // lang: the result's own language (a Russian answer on a German page is read as Russian).
+      var li = el("li", { className: "result", role: "option", id: "hqa-r" + i, lang: r.lang, "aria-selected": "false", "aria-expanded": "false" }, [
         el("div", { className: "crumb", text: r.article_title + (r.section_title !== r.article_title ? " › " + r.section_title : "") }),
         el("div", { className: "snippet", text: snippet(r.text) }),
         r.available_languages.indexOf(lang) < 0
