@@ -31,10 +31,12 @@ from functools import lru_cache
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
 
 from .language import UNKNOWN, detect_language
-from .text import WORD, fold_yo, normalize, stemmer
+from .text import fold_yo, normalize, stemmer
 from .translit import LATIN_WORD, candidates, prepare_latin, skeleton
 
 _CYRILLIC_WORD = re.compile(r"[\u0400-\u04FF]{2,}")
+_WHOLE_CYRILLIC_WORD = re.compile(r"(?<!\w)[\u0400-\u04FF]{2,}(?!\w)")
+_WHOLE_LATIN_WORD = re.compile(r"(?<!\w)[a-z]+(?!\w)")
 _LATIN_STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
 _NON_ASCII_LATIN = re.compile(r"[^\W\da-z_]", re.UNICODE)  # ä ö ü ß é …: not a romanisation
 _SURFACE, _STEM = 2, 1  # how well the corpus knows a Russian reading
@@ -76,11 +78,12 @@ class Vocabulary:
         latin: set[str] = set()
         latin_in_russian: set[str] = set()
         for text, lang in texts:
-            for word in WORD.findall(text.lower()):
-                if _CYRILLIC_WORD.fullmatch(word) and lang == "ru":
-                    russian.append(word)
-                elif word.isascii() and word.isalpha():
-                    (latin_in_russian if lang == "ru" else latin).add(word)
+            low = text.lower()
+            if lang == "ru":
+                russian.extend(_WHOLE_CYRILLIC_WORD.findall(low))
+                latin_in_russian.update(_WHOLE_LATIN_WORD.findall(low))
+            else:
+                latin.update(_WHOLE_LATIN_WORD.findall(low))
         return cls(russian, latin | latin_in_russian, latin_in_russian)
 
     @classmethod
