@@ -27,12 +27,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
 
+from .corpus import Article, Section
 from .language import UNKNOWN, detect_language
 from .text import fold_yo, normalize, stemmer
 from .translit import LATIN_WORD, candidates, prepare_latin, skeleton
+
+if TYPE_CHECKING:
+    from .index import Index
 
 _CYRILLIC_WORD = re.compile(r"[\u0400-\u04FF]{2,}")
 _WHOLE_CYRILLIC_WORD = re.compile(r"(?<!\w)[\u0400-\u04FF]{2,}(?!\w)")
@@ -71,9 +76,12 @@ class Vocabulary:
         )
 
     @classmethod
-    def from_texts(cls, texts: Iterable[tuple[str, str]]) -> Vocabulary:
+    def from_texts(cls, texts: Iterable[tuple[str, str]], phrasings: Iterable[tuple[str, str]] = ()) -> Vocabulary:
         """`texts`: (text, language) pairs; Cyrillic words of Russian texts are Russian,
-        Latin words of any text are Latin (Russian articles write "Kaspi Gold")."""
+        Latin words of any text are Latin (Russian articles write "Kaspi Gold").
+        `phrasings` (members' questions) count for their Cyrillic words only: a member's
+        Latin-script Russian question pasted into a Russian article (`qa gaps`) must not
+        make its words Latin."""
         russian: list[str] = []
         latin: set[str] = set()
         latin_in_russian: set[str] = set()
@@ -84,16 +92,22 @@ class Vocabulary:
                 latin_in_russian.update(_WHOLE_LATIN_WORD.findall(low))
             else:
                 latin.update(_WHOLE_LATIN_WORD.findall(low))
+        for text, lang in phrasings:
+            if lang == "ru":
+                russian.extend(_WHOLE_CYRILLIC_WORD.findall(text.lower()))
         return cls(russian, latin | latin_in_russian, latin_in_russian)
 
     @classmethod
-    def from_index(cls, index) -> Vocabulary:
-        """The vocabulary of an index's articles: titles, tags, sections, phrasings."""
-        texts: list[tuple[str, str]] = []
-        for a in index.articles:
-            texts.extend((t, a.lang) for t in [a.title, *a.tags, *a.questions])
-        texts.extend((f"{s.title} {s.plain}", s.lang) for s in index.sections)
-        return cls.from_texts(texts)
+    def from_articles(cls, articles: Iterable[Article], sections: Iterable[Section]) -> Vocabulary:
+        """The vocabulary of articles (titles, tags, phrasings) and their sections."""
+        articles = list(articles)
+        texts = [(t, a.lang) for a in articles for t in [a.title, *a.tags]]
+        texts += [(f"{s.title} {s.plain}", s.lang) for s in sections]
+        return cls.from_texts(texts, [(q, a.lang) for a in articles for q in a.questions])
+
+    @classmethod
+    def from_index(cls, index: Index) -> Vocabulary:
+        return cls.from_articles(index.articles, index.sections)
 
     def is_latin(self, word: str) -> bool:
         """Whether a Latin word is one the corpus uses in Latin letters (or a German or

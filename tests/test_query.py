@@ -19,11 +19,8 @@ from .conftest import CORPUS, Server
 
 @pytest.fixture(scope="module")
 def vocabulary() -> Vocabulary:
-    texts = []
-    for a in load_corpus(CORPUS).articles:
-        texts += [(t, a.lang) for t in [a.title, *a.tags, *a.questions]]
-        texts += [(f"{s.title} {s.plain}", s.lang) for s in a.sections]
-    return Vocabulary.from_texts(texts)
+    articles = load_corpus(CORPUS).articles
+    return Vocabulary.from_articles(articles, [s for a in articles for s in a.sections])
 
 
 # Latin-script Russian -> words its Cyrillic search text must contain.
@@ -116,6 +113,13 @@ def test_a_given_language_decides(vocabulary):
     forced = prepare("sponsor", vocabulary, lang="ru")  # an agent says it is Russian
     assert forced.lang == "ru" and forced.search_text == "спонсор"
     assert prepare("как сменить спонсора", vocabulary, lang="ru").transliterated is False
+
+
+def test_a_pasted_latin_script_phrasing_does_not_make_its_words_latin(vocabulary):
+    article = next(a for a in load_corpus(CORPUS).articles if a.lang == "ru")
+    article.questions = [*article.questions, "parol zabyl ne mogu voiti"]
+    v = Vocabulary.from_articles([article], article.sections)
+    assert not v.is_latin("parol") and "parol" not in v.latin_in_russian
 
 
 def test_without_a_vocabulary_only_normalisation_and_detection_happen():
