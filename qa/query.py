@@ -45,6 +45,10 @@ _WHOLE_LATIN_WORD = re.compile(r"(?<!\w)[a-z]+(?!\w)")
 _LATIN_STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
 _NON_ASCII_LATIN = re.compile(r"[^\W\da-z_]", re.UNICODE)  # ä ö ü ß é …: not a romanisation
 _SURFACE, _STEM = 2, 1  # how well the corpus knows a Russian reading
+# Member questions are a few words; a longer Latin text is searched as typed, so that no
+# input can make preparation cost more than a few milliseconds.
+MAX_WORDS = 24
+STEMMED_READINGS = 16  # stemming costs more than a lookup: only the likeliest readings
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,14 @@ class Vocabulary:
         for reading in readings:  # the corpus's own spelling of a reading, as typed
             if reading in self.spelt:
                 return reading, _SURFACE
-        for reading in readings:  # ... with soft signs, й, ё, э as the corpus writes them
-            spelt = self.russian.get(skeleton(reading))
+        skeletons = [skeleton(r) for r in readings]
+        for blurred in skeletons:  # ... with soft signs, й, ё, э as the corpus writes them
+            spelt = self.russian.get(blurred)
             if spelt is not None:
                 return spelt, _SURFACE
-        for reading in readings:  # an inflection of a corpus word
-            if skeleton(stemmer("ru").stemWord(reading)) in self.russian_stems:
+        ru = stemmer("ru")
+        for reading in readings[:STEMMED_READINGS]:  # an inflection of a corpus word
+            if skeleton(ru.stemWord(reading)) in self.russian_stems:
                 return reading, _STEM
         return (readings[0], 0) if readings else ("", 0)
 
@@ -149,6 +155,8 @@ def _words(text: str, vocabulary: Vocabulary, forced: bool) -> list[_Word]:
     `MAX_CANDIDATES` lookups, so words the Latin side knows are read only once some
     other word has read as Russian: most German and English questions stop there."""
     latin = LATIN_WORD.findall(prepare_latin(text))
+    if len(latin) > MAX_WORDS:
+        return []
     is_latin = [vocabulary.is_latin(w.replace("'", "")) for w in latin]
     words = [_Word(w, "", 0, lat) for w, lat in zip(latin, is_latin)]
     for w in words:

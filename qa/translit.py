@@ -39,7 +39,10 @@ _READINGS: dict[str, list[tuple[str, ...]]] = {
 # Apostrophe-like marks members type for the soft sign.
 _APOSTROPHES = str.maketrans({"’": "'", "ʼ": "'", "ʹ": "'", "`": "'", "´": "'"})
 LATIN_WORD = re.compile(r"[a-z]+(?:'+[a-z]*)*")  # a word of a lowercased question, apostrophes inside
-MAX_CANDIDATES = 96  # a long word with many ambiguous letters: its likeliest readings suffice
+MAX_CANDIDATES = 64  # a long word with many ambiguous letters: its likeliest readings suffice
+# Longer than any Russian word romanised ("vysokoprevoskhoditelstvo" has 24 letters); reading
+# a 500-letter "word" would cost seconds.
+MAX_LETTERS = 32
 
 
 @cache
@@ -63,7 +66,7 @@ def candidates(word: str) -> tuple[str, ...]:
     cutting it into segments of the table (longer segments first: "ts" before "t" +
     "s") times each segment's readings, up to `MAX_CANDIDATES`, then cyrtranslit's own
     reading of the whole word (GOST-style input: "kakoj", "y'")."""
-    if not word or any(ch not in _LETTERS for ch in word):  # not romanised Russian
+    if not word or len(word) > MAX_LETTERS or any(ch not in _LETTERS for ch in word):  # not romanised Russian
         return ()
     readings = _readings_from(word, 0)
     return tuple(dict.fromkeys([*readings, _cyrillic(word)]))
