@@ -69,7 +69,7 @@ def candidates(word: str) -> tuple[str, ...]:
     if not word or len(word) > MAX_LETTERS or any(ch not in _LETTERS for ch in word):  # not romanised Russian
         return ()
     readings = _readings_from(word, 0)
-    return tuple(dict.fromkeys([*readings, _cyrillic(word)]))
+    return tuple(dict.fromkeys([*readings[: MAX_CANDIDATES - 1], _cyrillic(word)]))
 
 
 _LETTERS = frozenset("".join(_READINGS))

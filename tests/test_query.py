@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from qa.corpus.loader import load_corpus
-from qa.query import Vocabulary, prepare
-from qa.translit import candidates, skeleton
+from qa.query import MAX_WORDS, Vocabulary, prepare
+from qa.translit import MAX_CANDIDATES, MAX_LETTERS, candidates, skeleton
 
 from .conftest import CORPUS, Server
 
@@ -140,6 +140,14 @@ def test_candidate_readings_cover_the_romanisation_variants(latin, reading):
 
 def test_a_word_with_letters_no_romanisation_uses_has_no_reading():
     assert candidates("grüße") == () and candidates("") == ()
+
+
+def test_preparation_is_bounded_on_long_input(vocabulary):
+    assert candidates("a" * (MAX_LETTERS + 1)) == ()
+    assert all(len(candidates(w)) <= MAX_CANDIDATES for w in ("shchyjyjyjeieiaiaiutsts", "yyyyyyyyyyyyyy"))
+    long = " ".join(["kak smenit sponsora"] * (MAX_WORDS // 3 + 1))  # searched as typed
+    assert not prepare(long, vocabulary).transliterated
+    assert prepare(" ".join(["kak smenit sponsora"] * (MAX_WORDS // 3)), vocabulary).transliterated
 
 
 # -- through search and the API --------------------------------------------------------
