@@ -65,9 +65,8 @@ class Vocabulary:
     def __init__(self, russian: Iterable[str], latin: Iterable[str], latin_in_russian: Iterable[str] = ()):
         counts = Counter(fold_yo(w) for w in russian)
         counts.update(dict.fromkeys(STOPWORDS_RUSSIAN, 1))
-        # Skeleton -> the corpus's most frequent spelling of it.
         self.spelt = set(counts)
-        self.russian: dict[str, str] = {}
+        self.russian: dict[str, str] = {}  # skeleton -> the corpus's most frequent spelling of it
         for word, _ in counts.most_common():
             self.russian.setdefault(skeleton(word), word)
         ru = stemmer("ru")
