@@ -126,16 +126,28 @@ def test_the_category_filter_keeps_only_that_category(searcher):
     assert searcher.search("Passwort", category="no-such-category").hits == []
 
 
-def test_answered_compares_the_confidence_with_the_threshold(searcher):
+def test_without_a_fitted_model_answered_compares_the_confidence_with_the_threshold(searcher):
+    plain = replace(searcher.ranking, answer_model=None)
+    good = searcher.rank("Passwort vergessen", searcher.signals("Passwort vergessen"), ranking=plain)
+    off_topic = searcher.rank("who won the football world cup",
+                              searcher.signals("who won the football world cup"), ranking=plain)
+    assert good.answered and good.confidence >= plain.threshold and good.answer_probability is None
+    assert not off_topic.answered and off_topic.confidence < plain.threshold
+    sig = searcher.signals("Passwort vergessen")
+    strict = searcher.rank("Passwort vergessen", sig, ranking=replace(plain, threshold=good.confidence + 0.01))
+    assert not strict.answered and strict.hits  # results stay; only the verdict changes
+
+
+def test_with_a_fitted_model_answered_is_its_probability_against_its_threshold(searcher):
+    model = searcher.ranking.answer_model
+    assert model is not None  # qa/ranking.json carries the default model's decision
     good = searcher.search("Passwort vergessen")
     off_topic = searcher.search("who won the football world cup")
-    assert good.answered and good.confidence >= searcher.ranking.threshold
-    assert not off_topic.answered and off_topic.confidence < searcher.ranking.threshold
+    assert good.answered and good.answer_probability >= model.threshold
+    assert not off_topic.answered and off_topic.answer_probability < model.threshold
     sig = searcher.signals("Passwort vergessen")
-    strict = searcher.rank(
-        "Passwort vergessen", sig, ranking=replace(searcher.ranking, threshold=good.confidence + 0.01)
-    )
-    assert not strict.answered and strict.hits  # results stay; only the verdict changes
+    strict = replace(searcher.ranking, answer_model=replace(model, threshold=good.answer_probability + 1e-6))
+    assert not searcher.rank("Passwort vergessen", sig, ranking=strict).answered
 
 
 # -- the weights ---------------------------------------------------------------------------
