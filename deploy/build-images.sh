@@ -37,7 +37,7 @@ build() {  # podman build with the options every image needs
   # --format docker keeps HEALTHCHECK; the secret is empty when no extra CA is needed.
   podman build --format docker --secret "id=extra_ca,src=$secret_file" \
     ${PIP_INDEX_URL:+--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL"} \
-    ${PIP_EXTRA_INDEX_URL:+--build-arg "PIP_EXTRA_INDEX_URL=$PIP_EXTRA_INDEX_URL"} "$@"
+    ${PIP_EXTRA_INDEX_URL:+--build-arg "PIP_EXTRA_INDEX_URL=$PIP_EXTRA_INDEX_URL"} -q "$@" >/dev/null
 }
 
 if [ -n "${BASE:-}" ]; then
@@ -49,10 +49,10 @@ for s in $STEPS; do
   case $s in
     base) [ -n "${BASE:-}" ] || step base deploy/base/build-base.sh ;;
     app)
-      step runtime build -q --build-arg "BASE=$base" --target runtime -t "$APP:runtime" -f deploy/Containerfile . >/dev/null
-      step index build -q --build-arg "BASE=$base" --build-arg "CORPUS=$CORPUS" -t "$APP:latest" -f deploy/Containerfile . >/dev/null ;;
-    nginx) step nginx build -q --build-arg "APP=$APP:runtime" -t "$APP-nginx:latest" -f deploy/nginx/Containerfile . >/dev/null ;;
-    postgres) step postgres build -q --build-arg "BASE=$base" -t "$APP-postgres:15" -f deploy/postgres/Containerfile . >/dev/null ;;
+      step runtime build --build-arg "BASE=$base" --target runtime -t "$APP:runtime" -f deploy/Containerfile .
+      step index build --build-arg "BASE=$base" --build-arg "CORPUS=$CORPUS" -t "$APP:latest" -f deploy/Containerfile . ;;
+    nginx) step nginx build --build-arg "APP=$APP:runtime" -t "$APP-nginx:latest" -f deploy/nginx/Containerfile . ;;
+    postgres) step postgres build --build-arg "BASE=$base" -t "$APP-postgres:15" -f deploy/postgres/Containerfile . ;;
     *) echo "error: unknown step $s (base, app, nginx, postgres)" >&2; exit 2 ;;
   esac
 done

@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -60,6 +59,12 @@ def ready(url: str):
     return r.status_code == 200 and r.json()
 
 
+def answered(base: str, question: str) -> bool:
+    """For waiting: a 502/503 while replicas start is not yet an answer."""
+    r = httpx.get(base + "/v1/ask", params={"q": question}, timeout=10)
+    return r.status_code == 200 and bool(r.json()["results"])
+
+
 def ask(base: str, question: str) -> dict:
     r = httpx.get(base + "/v1/ask", params={"q": question}, timeout=10)
     assert r.status_code == 200, r.text
@@ -97,9 +102,9 @@ def test_the_serving_image_is_small_and_has_no_torch(images):
     assert size_mb <= MAX_IMAGE_MB
     code = f"import importlib.util as u; print([m for m in {NO_TORCH!r} if u.find_spec(m)])"
     assert podman("run", "--rm", f"{APP}:latest", "python3", "-c", code).stdout.strip() == "[]"
-    config = json.loads(podman("image", "inspect", f"{APP}:latest").stdout)[0]["Config"]
-    assert config["User"] == "10001:10001" and config["StopSignal"] == "SIGTERM"
-    assert "/readyz" in " ".join(config["Healthcheck"]["Test"])  # kept by --format docker
+    image = json.loads(podman("image", "inspect", f"{APP}:latest").stdout)[0]
+    assert image["Config"]["User"] == "10001:10001" and image["Config"]["StopSignal"] == "SIGTERM"
+    assert "/readyz" in " ".join(image["Healthcheck"]["Test"])  # kept by --format docker
 
 
 def _rss_mb(container: str) -> float:
@@ -116,7 +121,7 @@ def test_a_replica_runs_read_only_as_non_root_healthy_and_drains_on_stop(images)
     try:
         base = f"http://127.0.0.1:{port}"
         assert wait_for(lambda: ready(base), 120, "replica ready")["status"] == "ready"
-        assert ask(base, "Ich habe mein Passwort vergessen")["hits"]
+        assert ask(base, "Ich habe mein Passwort vergessen")["results"]
         assert podman("exec", name, "id", "-u").stdout.strip() == "10001"
         assert podman("exec", name, "touch", "/opt/helpdesk-qa/x", check=False).returncode != 0  # read-only root
         assert podman("healthcheck", "run", name, check=False).returncode == 0
@@ -128,7 +133,7 @@ def test_a_replica_runs_read_only_as_non_root_healthy_and_drains_on_stop(images)
         stopping = threading.Thread(target=podman, args=("stop", "-t", "30", name))
         stopping.start()
         status = wait_for(lambda: httpx.get(base + "/readyz", timeout=2).status_code == 503, 5, "draining")
-        assert status and ask(base, "Passwort vergessen")["hits"]
+        assert status and ask(base, "Passwort vergessen")["results"]
         stopping.join()
         assert 4 <= time.monotonic() - started < 30  # HELPDESK_QA_DRAIN_SECONDS=5, then a clean exit
         state = json.loads(podman("inspect", name).stdout)[0]["State"]
@@ -154,7 +159,7 @@ def compose_up(images):
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: ask(base, "Passwort vergessen")["hits"], 240, "an answer through nginx")
+        wait_for(lambda: answered(base, "Passwort vergessen"), 240, "an answer through nginx")
         print(f"compose up to the first answer through nginx: {time.monotonic() - started:.0f} s")
         yield base, env
     finally:
@@ -168,7 +173,7 @@ def test_compose_answers_through_nginx_and_stores_the_event_in_postgres(compose_
     r = httpx.get(base + "/")
     assert r.status_code == 200 and "script-src 'self'" in r.headers["content-security-policy"]  # the template's CSP
     answer = ask(base, "Wie ändere ich mein Passwort?")
-    assert answer["hits"] and answer["query_id"]
+    assert answer["answered"] and answer["results"] and answer["query_id"]
     names = podman("ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--format", "{{.Names}}").stdout
     assert {f"{PROJECT}_qa_1", f"{PROJECT}_qa_2", f"{PROJECT}_nginx_1", f"{PROJECT}_postgres_1"} <= set(names.split())
 
@@ -208,6 +213,8 @@ def test_killing_a_replica_under_load_fails_no_request(compose_up):
         worker.join()
     print(f"{len(done)} requests answered, failures: {failures}")
     assert len(done) > 60 and failures == []
+    state = json.loads(podman("inspect", f"{PROJECT}_qa_1").stdout)[0]["State"]
+    assert state["Running"], state  # restarted by its restart policy
 
 
 def test_kube_play_of_the_manifests_reaches_readyz(images, tmp_path):
@@ -219,6 +226,10 @@ def test_kube_play_of_the_manifests_reaches_readyz(images, tmp_path):
     k8s = ROOT / "deploy" / "k8s"
     docs = [yaml.safe_load((k8s / f).read_text()) for f in ("deployment.yaml", "service.yaml")]
     docs[0]["spec"]["replicas"] = 1
+    # podman 4.3 removes a "once" init container while it is still running (the pod
+    # fails to start); "always" keeps it (and, as podman ignores restartPolicy details,
+    # reruns it: it copies the same build again). Kubernetes ignores the annotation.
+    docs[0]["metadata"]["annotations"] = {"io.podman.annotations.init.container.type": "always"}
     played = tmp_path / "play.yaml"
     played.write_text(yaml.safe_dump_all(docs))
     podman("kube", "down", str(played), check=False)
@@ -237,6 +248,9 @@ def test_kube_play_of_the_manifests_reaches_readyz(images, tmp_path):
         body = wait_for(lambda: ready(f"http://{address}:{port}"), 120, "the pod's /readyz")
         print(f"kube play to ready: {time.monotonic() - started:.0f} s; {body}")
         assert body["status"] == "ready"
+        # the pod's index volume starts empty: the init container copied the image's build
+        built = podman("run", "--rm", f"{APP}:latest", "cat", "/var/lib/helpdesk-qa/index/CURRENT").stdout.strip()
+        assert body["build"] == built
         names = [c["Names"] for c in json.loads(podman("ps", "-a", "--pod", "--format", "json").stdout)
                  if c.get("PodName") == pod["Name"]]
         qa = next(n[0] if isinstance(n, list) else n for n in names if "-qa" in str(n))
@@ -252,4 +266,5 @@ def test_nginx_renders_for_container_upstreams(images):
                  "--upstream", "qa:8000,other:9000", "--template", "/opt/helpdesk-qa/share/nginx.conf.template")
     text = out.stdout
     assert "listen 0.0.0.0:8080;" in text and "server qa:8000 " in text and "server other:9000 " in text
-    assert "127.0.0.1:8101" not in text and "{{" not in text
+    config = [line.split("#")[0] for line in text.splitlines()]
+    assert not any("server 127.0.0.1:" in line or "{{" in line for line in config)

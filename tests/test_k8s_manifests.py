@@ -85,6 +85,7 @@ def test_the_ingress_carries_the_templates_rate_limit_and_an_allow_list(manifest
     admin = manifests["Ingress/helpdesk-qa-admin"]
     assert public["nginx.ingress.kubernetes.io/limit-rps"] == "20"  # qa deploy's default --rate
     assert "limit_req" in template
-    assert re.fullmatch(r"[0-9./,]+", admin["metadata"]["annotations"]["nginx.ingress.kubernetes.io/whitelist-source-range"])
+    allowed = admin["metadata"]["annotations"]["nginx.ingress.kubernetes.io/whitelist-source-range"]
+    assert re.fullmatch(r"[0-9./,]+", allowed)
     paths = {p["path"] for r in admin["spec"]["rules"] for p in r["http"]["paths"]}
     assert {"/insights", "/v1/insights", "/metrics"} <= paths
