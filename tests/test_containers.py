@@ -188,33 +188,64 @@ def test_compose_answers_through_nginx_and_stores_the_event_in_postgres(compose_
     assert insights.status_code == 200, insights.text
 
 
-def test_killing_a_replica_under_load_fails_no_request(compose_up):
-    base, _ = compose_up
-    failures, done, stop = [], [], threading.Event()
+class LightLoad:
+    """~8 requests/s through nginx (below its 20 r/s per address) in a thread."""
 
-    def load():  # ~8 requests/s: below the 20 r/s per-address limit
+    def __init__(self, base: str):
+        self.base, self.done, self.failures = base, [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
         with httpx.Client(timeout=10) as client:
-            while not stop.is_set():
+            while not self.stop.is_set():
                 try:
-                    r = client.get(base + "/v1/ask", params={"q": "Lieferung in die Schweiz"})
-                    (done if r.status_code == 200 else failures).append(r.status_code)
+                    r = client.get(self.base + "/v1/ask", params={"q": "Lieferung in die Schweiz"})
+                    (self.done if r.status_code == 200 else self.failures).append(r.status_code)
                 except httpx.HTTPError as e:
-                    failures.append(repr(e))
+                    self.failures.append(repr(e))
                 time.sleep(0.12)
 
-    worker = threading.Thread(target=load)
-    worker.start()
-    try:
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stop.set()
+        self.thread.join()
+        print(f"{len(self.done)} requests answered, failures: {self.failures}")
+
+
+def test_killing_a_replica_under_load_fails_no_request(compose_up):
+    base, _ = compose_up
+    with LightLoad(base) as load:
         time.sleep(3)
-        podman("kill", "--signal", "KILL", f"{PROJECT}_qa_1")
-        time.sleep(12)  # the replica is restarted (restart: always); nginx re-resolves it
-    finally:
-        stop.set()
-        worker.join()
-    print(f"{len(done)} requests answered, failures: {failures}")
-    assert len(done) > 60 and failures == []
+        # A crash, not `podman kill` (podman never restarts what its user stopped):
+        # SIGKILL to the replica's main process, from the host.
+        pid = int(podman("inspect", "--format", "{{.State.Pid}}", f"{PROJECT}_qa_1").stdout)
+        os.kill(pid, 9)
+        time.sleep(15)  # the replica is restarted (restart: always); nginx re-resolves it
+    assert len(load.done) > 60 and load.failures == []
     state = json.loads(podman("inspect", f"{PROJECT}_qa_1").stdout)[0]["State"]
     assert state["Running"], state  # restarted by its restart policy
+
+
+def test_a_rolling_update_under_load_fails_no_request(compose_up):
+    """deploy/compose-rollout.sh, one replica at a time, to another tag of the image."""
+    base, env = compose_up
+    podman("tag", f"{APP}:latest", f"{APP}:rollout-test")
+    try:
+        with LightLoad(base) as load:
+            out = subprocess.run(["bash", str(ROOT / "deploy" / "compose-rollout.sh"), f"{APP}:rollout-test"],
+                                 env=dict(env, PROJECT=PROJECT), capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, out.stdout + out.stderr
+            time.sleep(2)
+        images = podman("ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter",
+                        "label=com.docker.compose.service=qa", "--format", "{{.Image}}").stdout.split()
+        assert images == [f"{APP}:rollout-test"] * 2
+        assert len(load.done) > 20 and load.failures == []
+    finally:
+        podman("untag", f"{APP}:rollout-test", f"{APP}:rollout-test", check=False)
 
 
 def test_kube_play_of_the_manifests_reaches_readyz(images, tmp_path):
