@@ -22,7 +22,15 @@ addresses() {
 }
 
 # nginx refuses to start while a name does not resolve (replicas still starting).
-until [ -n "$(addresses)" ] && nginx -t -q -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf 2>/dev/null; do sleep 1; done
+tries=0
+until [ -n "$(addresses)" ] && nginx -t -q -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ $((tries % 15)) -eq 0 ]; then  # say why, every 15 s
+        echo "nginx-entrypoint: waiting for $NGINX_UPSTREAMS:" >&2
+        nginx -t -q -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf || true
+    fi
+    sleep 1
+done
 nginx -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf &
 NGINX=$!
 trap 'kill -QUIT $NGINX 2>/dev/null; wait $NGINX; exit 0' QUIT TERM INT
