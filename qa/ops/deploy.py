@@ -78,11 +78,18 @@ def content_security_policy() -> str:
     ])
 
 
-def render_nginx(listen: int, ports: list[int], down: set[int] = frozenset(), rate: float = 20, burst: int = 40) -> str:
-    """The nginx configuration for replicas on `ports` (those in `down` marked down)."""
+def render_nginx(listen: int | str, ports: list[int], down: set[int] = frozenset(), rate: float = 20, burst: int = 40,
+                 upstreams: list[str] | None = None, template: Path | None = None) -> str:
+    """The nginx configuration for replicas on `ports` (those in `down` marked down).
+
+    `listen` is a port on 127.0.0.1, or an nginx listen address such as `0.0.0.0:8080`.
+    `upstreams` (host:port, e.g. Compose service names) replaces the local ports: the
+    same template then serves Compose and Kubernetes (deploy/nginx/entrypoint.sh)."""
+    addresses = upstreams if upstreams is not None else [f"127.0.0.1:{p}" for p in ports]
+    marked = {f"127.0.0.1:{p}" for p in down}
     servers = "\n".join(
-        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout={FAIL_TIMEOUT:g}s{' down' if p in down else ''};"
-        for p in ports
+        f"        server {a} max_fails=1 fail_timeout={FAIL_TIMEOUT:g}s{' down' if a in marked else ''};"
+        for a in addresses
     )
     # As root, nginx would switch its workers to `nobody`, who cannot read a private
     # run folder; the workers run as the user who runs `qa deploy`.
@@ -90,13 +97,13 @@ def render_nginx(listen: int, ports: list[int], down: set[int] = frozenset(), ra
     values = {
         "user": user,
         "servers": servers,
-        "listen": f"127.0.0.1:{listen}",
+        "listen": listen if isinstance(listen, str) else f"127.0.0.1:{listen}",
         # nginx takes whole requests per second or per minute.
         "rate": f"{int(rate)}r/s" if rate >= 1 and rate == int(rate) else f"{max(1, round(rate * 60))}r/m",
         "burst": str(burst),
         "csp": content_security_policy(),
     }
-    text = TEMPLATE.read_text(encoding="utf-8")
+    text = (template or TEMPLATE).read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     return text
