@@ -138,6 +138,10 @@ def cmd_rules_test(args) -> int:
     from .rules import RULES_FILE, Rules, load_rules, status
     from .search import Searcher
 
+    try:
+        at = datetime.fromisoformat(args.at).astimezone(UTC) if args.at else datetime.now(UTC)
+    except ValueError:
+        raise UsageError(f"--at {args.at}: not an ISO time such as 2026-12-04T18:00:00+00:00") from None
     encoder, index = _load(args.index)
     source = f"the index in {args.index}"
     path = args.rules or get_settings().corpus_dir / RULES_FILE
@@ -145,10 +149,6 @@ def cmd_rules_test(args) -> int:
         articles = [replace(a, sections=[s_ for s_, n in zip(index.sections, index.section_article) if n == a_no])
                     for a_no, a in enumerate(index.articles)]
         index.rules, source = load_rules(path, Corpus(articles=articles, errors=[])), str(path)
-    try:
-        at = datetime.fromisoformat(args.at).astimezone(UTC) if args.at else datetime.now(UTC)
-    except ValueError:
-        raise UsageError(f"--at {args.at}: not an ISO time such as 2026-12-04T18:00:00+00:00") from None
     index.rules.clock = lambda: at
     searcher = Searcher(index, encoder)
     lang = args.lang or searcher.signals(args.question).query_lang
@@ -160,7 +160,7 @@ def cmd_rules_test(args) -> int:
     if not matched:
         print("  no rule's condition matches this question")
     rules, index.rules = index.rules, Rules()
-    kw = dict(lang=args.lang, country=args.country, category=args.category, limit=args.limit)
+    kw = {"lang": args.lang, "country": args.country, "category": args.category, "limit": args.limit}
     before = searcher.search(args.question, **kw)
     index.rules = rules
     after = searcher.search(args.question, **kw)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .corpus import Article, Section, Synonyms
 from .corpus.synonyms import _forms
@@ -38,44 +39,64 @@ class Highlight:
     best_text: str = ""  # the best step or sentence, plain text
 
 
+# BM25's stop words, and the question words and pronouns a question is made of but that
+# say nothing about its topic ("where is my parcel": mark "parcel", not every "my").
+STOP = frozenset().union(*_STOPWORDS.values()) | frozenset([
+    "i", "me", "my", "mine", "you", "your", "we", "our", "how", "what", "where", "when", "why", "which", "who",
+    "whom", "can", "could", "do", "does", "did", "should", "would", "have", "has", "get", "got", "from",
+    "about", "any", "some", "all", "am", "been", "being", "there", "here", "ich", "mich", "mir", "mein",
+    "meine", "meinen", "meinem", "meiner", "du", "dein", "ihr", "ihre", "wir", "unser", "wie", "wo", "was",
+    "wann", "warum", "welche", "welcher", "wer", "kann", "können", "muss", "soll", "habe", "hat", "bin", "ist",
+    "sind", "gibt", "es", "man", "я", "мне", "меня", "мой", "моя", "моё", "мои", "мою", "ты", "вы", "ваш",
+    "ваша", "как", "где", "что", "когда", "почему", "зачем", "какой", "какая", "какие", "кто", "можно", "могу",
+    "нужно", "надо", "есть"
+])
+
+
 def question_forms(question: str, synonyms: Synonyms) -> frozenset[str]:
     """Every form a word of the text may match by: the question's content words and
-    the words of the synonyms added to it."""
-    stop = frozenset().union(*_STOPWORDS.values())
-    words = [w for w in WORD.findall(question.lower()) if w not in stop and len(w) > 1]
+    the words of the synonyms added to it (once per question, for all its results)."""
+    words = [w for w in WORD.findall(question.lower()) if w not in STOP and len(w) > 1]
     for term in synonyms.expand(question):
-        words.extend(WORD.findall(term.lower()))
+        words.extend(w for w in WORD.findall(term.lower()) if w not in STOP and len(w) > 1)
     return frozenset().union(*(_forms(fold_yo(w)) for w in words)) if words else frozenset()
+
+
+# Texts are the corpus's (titles, sections) and repeat across questions: their words and
+# forms are worked out once per process.
+@lru_cache(maxsize=16384)
+def _tokens(text: str) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    return tuple((m.start(), m.end(), _forms(fold_yo(m.group(0).lower()))) for m in WORD.finditer(text))
 
 
 def spans(text: str, forms: frozenset[str]) -> list[Span]:
     """Where words of `text` match `forms`, adjacent matches merged ("Kaspi Gold")."""
     out: list[list[int]] = []
-    for m in WORD.finditer(text):
-        if _forms(fold_yo(m.group(0).lower())) & forms:
-            if out and text[out[-1][1]:m.start()].strip() == "":
-                out[-1][1] = m.end()
+    for start, end, word in _tokens(text):
+        if word & forms:
+            if out and text[out[-1][1]:start].strip() == "":
+                out[-1][1] = end
             else:
-                out.append([m.start(), m.end()])
+                out.append([start, end])
     return [(a, b) for a, b in out]
 
 
-def _units(section: Section) -> list[tuple[str, int | None]]:
-    """The candidate best matches: each step (with its number), else each sentence."""
-    if section.steps:
-        units: list[tuple[str, int | None]] = [(s, i) for i, s in enumerate(section.steps)]
-        units += [(m.group(0).strip(), None) for m in SENTENCE.finditer(section.plain)
-                  if m.group(0).strip() and m.group(0).strip() not in section.steps]
-        return units
-    return [(m.group(0).strip(), None) for m in SENTENCE.finditer(section.plain) if m.group(0).strip()]
+@lru_cache(maxsize=4096)
+def _units(plain: str, steps: tuple[str, ...]) -> tuple[tuple[str, int | None], ...]:
+    """The candidate best matches: each step (with its number), and each sentence."""
+    units: list[tuple[str, int | None]] = [(s, i) for i, s in enumerate(steps)]
+    units += [(m.group(0).strip(), None) for m in SENTENCE.finditer(plain)
+              if m.group(0).strip() and m.group(0).strip() not in steps]
+    return tuple(units)
 
 
 def _score(text: str, forms: frozenset[str]) -> int:
     """Distinct question forms the unit contains: a step that names two of the
     question's words beats one that repeats one of them."""
     found: set[str] = set()
-    for w in WORD.findall(text.lower()):
-        found |= _forms(fold_yo(w)) & forms
+    for _, _, word in _tokens(text):
+        if not word.isdisjoint(forms):
+            found |= word & forms
     return len(found)
 
 
@@ -94,8 +115,8 @@ def _snippet(plain: str, best: str) -> str:
     return prefix + rest[: cut if cut > 100 else SNIPPET].rstrip(" ,;:–-") + "…"
 
 
-def highlight(question: str, synonyms: Synonyms, article: Article, section: Section) -> Highlight:
-    forms = question_forms(question, synonyms)
+def highlight(forms: frozenset[str], article: Article, section: Section) -> Highlight:
+    """Marks for one result; `forms` from `question_forms`."""
     out = Highlight()
     if not forms:
         out.snippet = _snippet(section.plain, "")
@@ -103,7 +124,7 @@ def highlight(question: str, synonyms: Synonyms, article: Article, section: Sect
     out.title = spans(article.title, forms)
     out.section_title = spans(section.title, forms)
     best_score, best = 0, ("", None)
-    for text, step in _units(section):
+    for text, step in _units(section.plain, tuple(section.steps)):
         score = _score(text, forms)
         if score > best_score:
             best_score, best = score, (text, step)

@@ -55,9 +55,7 @@ class Rule:
         self._words: list[Words] = [_words(q) for q in self.query]
 
     def active(self, now: datetime) -> bool:
-        start = datetime.fromisoformat(self.valid_from) if self.valid_from else None
-        end = datetime.fromisoformat(self.valid_until) if self.valid_until else None
-        return (start is None or now >= start) and (end is None or now < end)
+        return (not self.valid_from or now >= datetime.fromisoformat(self.valid_from)) and not self.expired(now)
 
     def expired(self, now: datetime) -> bool:
         return bool(self.valid_until) and now >= datetime.fromisoformat(self.valid_until)
@@ -102,9 +100,11 @@ class Rules:
         if not self.rules:
             return []
         now = now or self.clock()
+        candidates = [r for r in self.rules if any_time or r.active(now)]
+        if not candidates:
+            return []
         texts = [_words(question)] + [_words(t) for t in synonyms.expand(question)]
-        return [r for r in self.rules
-                if (any_time or r.active(now)) and r.applies_to(texts, lang, country, category)]
+        return [r for r in candidates if r.applies_to(texts, lang, country, category)]
 
     def to_json(self) -> list[dict]:
         return [r.to_json() for r in self.rules]

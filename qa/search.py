@@ -39,13 +39,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import rules
 from .background import Background, Level
 from .corpus import ALL, LANGUAGES, Article, Section
 from .coverage import Coverage
 from .encoder import Encoder
 from .index import ROW_ARTICLE, ROW_PHRASING, ROW_SECTION, Index
 from .language import UNKNOWN, detect_language
-from . import rules
 from .ranking import Ranking
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from ..corpus import COUNTRIES, LANGUAGES
 from ..events.recorder import Recorder
 from ..explain import explain as explain_hit
-from ..highlight import highlight
+from ..highlight import highlight, question_forms
 from ..search import Searcher
 from .models import (
     SUPPORT_MESSAGE,
@@ -59,14 +59,14 @@ def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Reco
             article = found[0]
             support.article_id, support.title, support.url = article.id, article.title, article.url
     query_id = Recorder.new_query_id()
-    synonyms = searcher.index.synonyms
+    forms = question_forms(result.query, searcher.index.synonyms)
     body = AskResponse(
         query_id=query_id,
         query=result.query,
         query_lang=result.query_lang,
         answered=result.answered,
         results=[
-            to_result(h, highlight(result.query, synonyms, h.article, h.section),
+            to_result(h, highlight(forms, h.article, h.section),
                       explain_hit(searcher, result, h) if req.explain else None)
             for h in result.hits
         ],

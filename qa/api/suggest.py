@@ -20,7 +20,7 @@ router = APIRouter(tags=["search"])
 
 class SuggestionOut(BaseModel):
     text: str
-    source: str = Field(..., description="`asked`: members asked it (at least 3 times); `article`: an article's phrasing")
+    source: str = Field(..., description="`asked`: members asked it (3 times or more); `article`: a phrasing")
 
     model_config = example(text="Passwort vergessen, was jetzt?", source="asked")
 

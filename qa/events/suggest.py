@@ -48,6 +48,7 @@ class Suggestion:
     source: str  # "asked" or "article"
     category: str = ""
     norm: str = ""
+    order: int = 0  # a phrasing's place in its article's `questions:` (the first is the most typical)
 
     def __post_init__(self):
         self.norm = self.norm or normalize(self.text)
@@ -78,12 +79,12 @@ def phrasings(articles: list[Article]) -> list[Suggestion]:
     seen: set[tuple[str, str]] = set()
     out = []
     for a in articles:
-        for q in a.questions:
+        for n, q in enumerate(a.questions):
             key = (a.lang, normalize(q))
             if key not in seen and safe(q):
                 seen.add(key)
                 out.append(Suggestion(text=q, lang=a.lang, countries=list(a.countries), count=0, source="article",
-                                      category=a.category))
+                                      category=a.category, order=n))
     return out
 
 
@@ -136,14 +137,14 @@ class Suggester:
         # A category (a tile of the portal) narrows to its articles' phrasings.
         asked = [] if category else [s for s in self._asked(store) if _applies(s, lang, country, None)]
         own = [s for s in self._articles(articles) if _applies(s, lang, country, category)]
-        if prefix:
+        if prefix:  # asked first (most asked first), then phrasings; each: starting with it, then short
             ranked = sorted(
                 ((m, n, s) for n, s in enumerate(asked + own) if (m := _matches(s, prefix)) >= 0 and s.norm != prefix),
-                key=lambda t: (t[2].source != "asked", t[0], -t[2].count, t[1]),
+                key=lambda t: (t[2].source != "asked", t[0], -t[2].count, len(t[2].text), t[1]),
             )
             candidates = [s for _, _, s in ranked]
-        else:
-            candidates = asked + own
+        else:  # the most asked, then each article's first phrasing before any second one
+            candidates = asked + sorted(own, key=lambda s: s.order)
         out, seen = [], set()
         for s in candidates:
             if s.norm not in seen:
