@@ -25,7 +25,7 @@ from .lexical import _STOPWORDS
 from .text import WORD, fold_yo
 
 SNIPPET = 160  # characters, as the widget used to cut them
-SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)
+SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 Span = tuple[int, int]
 
 
@@ -100,10 +100,65 @@ def _score(text: str, forms: frozenset[str]) -> int:
     return len(found)
 
 
+# -- the text a snippet is cut from --------------------------------------------------------
+# The section's Markdown read as plain text the way the widget's `plain()` reads it
+# (qa/static/widget.js): no Markdown syntax left, a table as "cell – cell; cell – cell."
+# (its body rows; the header is for the expanded view).
+_INLINE = re.compile(r"\\([!-/:-@\[-`{-~])|`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\(([^)\s]+)\)|`+|\*\*+")
+_ITEM = re.compile(r"^\s*(\d{1,9}[.)]|[-*+])\s+(.*)$")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)[\s#]*$")
+_ROW = re.compile(r"^\s{0,3}\|")
+_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def _plain_inline(text: str) -> str:
+    def one(m: re.Match) -> str:
+        if m.group(1):
+            return m.group(1)
+        if m.group(2):
+            return m.group(2)
+        if m.group(3):
+            return _plain_inline(m.group(3))
+        return _plain_inline(m.group(4)) if m.group(4) else ""
+    return _INLINE.sub(one, text)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().removeprefix("|")) if c.strip()]
+
+
+@lru_cache(maxsize=4096)
+def reading_text(markdown: str) -> str:
+    lines, out, i = markdown.replace("\r\n", "\n").split("\n"), [], 0
+    while i < len(lines):
+        line = lines[i]
+        if _FENCE.match(line):
+            i += 1
+            while i < len(lines) and not _FENCE.match(lines[i]):
+                out.append(lines[i])
+                i += 1
+        elif _ROW.match(line) and i + 1 < len(lines) and "|" in lines[i + 1] and _RULE.match(lines[i + 1]):
+            head, rows, i = _cells(line), [], i + 2
+            while i < len(lines) and _ROW.match(lines[i]):
+                rows.append(_cells(lines[i]))
+                i += 1
+            out.append("; ".join(" – ".join(filter(None, map(_plain_inline, r))) for r in rows or [head]) + ".")
+            continue
+        elif m := _ITEM.match(line):
+            out.append(_plain_inline(m.group(2)))
+        elif m := _HEADING.match(line):
+            out.append(_plain_inline(m.group(1)))
+        elif line.strip():
+            out.append(_plain_inline(line.strip().removeprefix(">").strip()))
+        i += 1
+    return " ".join(" ".join(out).split())
+
+
 def _snippet(plain: str, best: str) -> str:
     """About SNIPPET characters of `plain` (lines joined), starting at the beginning, or
     at the best match when that would otherwise be cut off; cut between words."""
-    text, best = " ".join(plain.split()), " ".join(best.split())
+    text, best = plain, " ".join(best.split())
     start = text.find(best) if best else -1
     if start < 0 or start + len(best) <= SNIPPET:
         start = 0
@@ -118,17 +173,18 @@ def _snippet(plain: str, best: str) -> str:
 def highlight(forms: frozenset[str], article: Article, section: Section) -> Highlight:
     """Marks for one result; `forms` from `question_forms`."""
     out = Highlight()
+    text = reading_text(section.text)
     if not forms:
-        out.snippet = _snippet(section.plain, "")
+        out.snippet = _snippet(text, "")
         return out
     out.title = spans(article.title, forms)
     out.section_title = spans(section.title, forms)
     best_score, best = 0, ("", None)
-    for text, step in _units(section.plain, tuple(section.steps)):
-        score = _score(text, forms)
+    for unit, step in _units(text, tuple(section.steps)):
+        score = _score(unit, forms)
         if score > best_score:
-            best_score, best = score, (text, step)
+            best_score, best = score, (unit, step)
     out.best_text, out.best_step = best
-    out.snippet = _snippet(section.plain, out.best_text)
+    out.snippet = _snippet(text, out.best_text)
     out.snippet_spans = spans(out.snippet, forms)
     return out

@@ -67,3 +67,13 @@ def test_explain_gives_the_evidence_of_each_result(api):
         assert 0 < e["dense"] <= 1 and e["score"] == r["score"]
     kz = api.get("/v1/ask", params={"q": "как оплатить заказ", "country": "KZ", "explain": "true"}).json()
     assert all(r["explain"]["country_lift"] >= 0 for r in kz["results"])
+
+
+def test_the_snippet_reads_markdown_as_plain_text(tmp_path):
+    body = ("Intro.\n\n## Example\n\nSee `My Office` and **Mül\\*\\*\\*r** [here](https://example.org).\n\n"
+            "| Line | Amount |\n|---|---|\n| Weekly bonus | 64.00 EUR |\n| **Amount due** | **62.50 EUR** |\n")
+    path = write_article(tmp_path, "en", "table", body, title="Bonus statement")
+    article = parse_article(path)
+    h = highlight(question_forms("weekly bonus amount", Synonyms()), article, article.sections[1])
+    assert h.snippet == "See My Office and Mül***r here. Weekly bonus – 64.00 EUR; Amount due – 62.50 EUR."
+    assert marked(h.snippet, h.snippet_spans) == ["Weekly bonus", "Amount"]
