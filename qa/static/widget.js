@@ -322,7 +322,7 @@
     "mark{background:#fff1b8;color:inherit;padding:0 1px;border-radius:2px}",
     ".best{background:#fff8d6;outline:2px solid #f5d86b;border-radius:3px}",
     "li.result.open>.snippet{display:none}",
-    "ul.suggestions{list-style:none;margin:0;padding:0 8px}ul.suggestions:empty{display:none}",
+    "ul.suggestions{list-style:none;margin:0;padding:2px 8px 8px;border-top:1px solid #e3e7ee;flex-shrink:0}ul.suggestions:empty{display:none}",
     ".suggest-head{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:#5a6472;padding:4px 6px 2px}",
     "li.suggestion{padding:6px 10px;border-radius:6px;cursor:pointer;color:#0b3d75}",
     "li.suggestion[aria-selected=true]{background:#f1f6fc;outline:1px solid #0b5cad}",
@@ -345,7 +345,7 @@
   var chip = el("div", { className: "chip", hidden: "" }, [chipText, chipClear]);
   var closeBtn = el("button", { className: "close", type: "button", "aria-label": T.close, text: "×" });
   var panel = el("div", { className: "panel", role: "dialog", "aria-modal": "true", "aria-labelledby": "hqa-title", hidden: "" }, [
-    el("header", {}, [el("h2", { id: "hqa-title", text: T.title }), closeBtn]), input, chip, status, suggestList, list
+    el("header", {}, [el("h2", { id: "hqa-title", text: T.title }), closeBtn]), input, chip, status, list, suggestList
   ]);
   shadow.appendChild(launcher);
   shadow.appendChild(panel);
@@ -374,9 +374,10 @@
   chipClear.addEventListener("click", function () { openCategory("", ""); input.focus(); });
 
   // -- suggestions: the most asked questions for an empty box, completions while typing --
+  // Below the results, in keyboard order too: ↓ from the box reaches the first result.
   function loadSuggestions(q) {
     var mine = ++suggestLatest;
-    suggest({ q: q.slice(0, 200), lang: lang, country: country, category: category, limit: q ? "4" : "6" })
+    suggest({ q: q.slice(0, 200), lang: lang, country: country, category: category, limit: q ? "3" : "6" })
       .then(function (body) { if (mine === suggestLatest) showSuggestions(body.suggestions || [], q); })
       .catch(function () { if (mine === suggestLatest) suggestList.textContent = ""; });
   }
