@@ -34,7 +34,7 @@ def no_markup(page, where: str) -> list[int]:
 
 # -- a small corpus of our own: parcels, passwords, a hostile article -------------------
 HOSTILE_TITLE = "Zebra <img src=x onerror=\"window.__xss=1\"> guide"
-HOSTILE_QUESTION = "zebra crossing <img src=x onerror=\"window.__xss=3\">"
+HOSTILE_QUESTION = "zebra crossing clear <svg/onload=\"alert(3)\"><b>now</b>"
 
 
 @pytest.fixture(scope="module")

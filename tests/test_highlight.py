@@ -77,3 +77,21 @@ def test_the_snippet_reads_markdown_as_plain_text(tmp_path):
     h = highlight(question_forms("weekly bonus amount", Synonyms()), article, article.sections[1])
     assert h.snippet == "See My Office and Mül***r here. Weekly bonus – 64.00 EUR; Amount due – 62.50 EUR."
     assert marked(h.snippet, h.snippet_spans) == ["Weekly bonus", "Amount"]
+
+
+def test_every_api_model_has_a_valid_example():
+    """/docs "Try it out" sends a model's example as it is: each must validate."""
+    from pydantic import BaseModel
+
+    from qa.api import models, suggest
+
+    checked = []
+    for module in (models, suggest):
+        for name in dir(module):
+            model = getattr(module, name)
+            if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == module.__name__:
+                examples = model.model_json_schema().get("examples")
+                assert examples, f"{name} has no example"
+                model.model_validate(examples[0])
+                checked.append(name)
+    assert {"AskRequest", "AskResponse", "FeedbackRequest", "SuggestResponse"} <= set(checked)
