@@ -118,7 +118,8 @@ def cmd_ask(args) -> int:
     for n, hit in enumerate(result.hits, 1):
         s_, a = hit.section, hit.article
         only = "" if s_.lang == result.query_lang or result.query_lang == "unknown" else f"  (only in {s_.lang})"
-        print(f"\n{n}. [{hit.score:.3f}] {a.title} › {s_.title}{only}")
+        by = f"  (rule {hit.rule})" if hit.rule else ""
+        print(f"\n{n}. [{hit.score:.3f}] {a.title} › {s_.title}{only}{by}")
         print(f"   {deep_link(a.url, s_)}   countries: {', '.join(s_.countries)}")
         for i, step in enumerate(s_.steps, 1):
             print(f"   {i}. {step}")

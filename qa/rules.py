@@ -65,7 +65,7 @@ class Rule:
             return False
         if self.countries and country not in self.countries:
             return False
-        if self.category and category and category != self.category:
+        if self.category and category != self.category:  # only a search narrowed to it (a portal tile)
             return False
         return any(_match_at(term, text, start) for term in self._words for text in texts
                    for start in range(len(text)))

@@ -15,7 +15,7 @@ from qa.cli import main
 from qa.corpus import load_corpus
 from qa.errors import CorpusError
 from qa.ingest import ingest
-from qa.rules import load_rules
+from qa.rules import Rules, load_rules
 from qa.search import Searcher
 
 from .conftest import CORPUS, Server, write_article
@@ -210,3 +210,13 @@ def test_a_running_service_picks_up_changed_rules_with_the_index(tmp_path, encod
                              "effect": "pinned ord-tracking#parcel-lockers at position 1"}]
     finally:
         server.stop()
+
+
+def test_a_category_condition_needs_a_search_narrowed_to_it(built, encoder):
+    index = load_index(built[1], model=encoder.identity)
+    index.rules = Rules([r for r in index.rules.rules if r.name == "outage-kz"])
+    index.rules.rules[0].category = "orders"
+    searcher = Searcher(index, encoder)
+    assert searcher.search("where is my parcel", country="KZ").hits[0].rule is None
+    narrowed = searcher.search("where is my parcel", country="KZ", category="orders")
+    assert narrowed.hits[0].rule == "outage-kz"

@@ -111,7 +111,7 @@ class Suggester:
         self.min_count, self.refresh = min_count, refresh
         self._popular: list[Suggestion] = []
         self._loaded_at = -1e18
-        self._phrasings: tuple[int, list[Suggestion]] = (0, [])
+        self._phrasings: tuple[list[Article] | None, list[Suggestion]] = (None, [])
         self._lock = threading.Lock()
 
     def _asked(self, store: EventStore | None) -> list[Suggestion]:
@@ -125,8 +125,8 @@ class Suggester:
         return self._popular
 
     def _articles(self, articles: list[Article]) -> list[Suggestion]:
-        if self._phrasings[0] != id(articles):  # a new index was loaded
-            self._phrasings = (id(articles), phrasings(articles))
+        if self._phrasings[0] is not articles:  # a new index was loaded
+            self._phrasings = (articles, phrasings(articles))
         return self._phrasings[1]
 
     def suggest(self, typed: str, store: EventStore | None, articles: list[Article], lang: str | None = None,
