@@ -2,6 +2,9 @@
  *   <script src="https://…/widget.js" data-api="https://…" data-lang="de" data-country="DE" async></script>
  * Everything lives in a Shadow DOM, so page CSS and widget CSS cannot touch each other.
  * Article text is rendered with textContent only: nothing in an article can run script.
+ * Highlights come from the service as character offsets and become <mark> elements around
+ * text nodes; suggestions (/v1/suggest) list below the results, in keyboard order.
+ * window.HelpdeskQA.open({category, label}) opens it on a category (the portal's tiles).
  * data-mode="library" skips the UI and only exposes window.HelpdeskQA (used by /agent).
  */
 (function () {
