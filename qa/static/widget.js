@@ -329,7 +329,7 @@
     ".suggest-head{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:#5a6472;padding:4px 6px 2px}",
     "li.suggestion{padding:6px 10px;border-radius:6px;cursor:pointer;color:#0b3d75}",
     "li.suggestion[aria-selected=true]{background:#f1f6fc;outline:1px solid #0b5cad}",
-    ".chip{display:inline-flex;align-items:center;gap:4px;margin:0 14px 4px;padding:2px 4px 2px 10px;border-radius:12px;background:#e8edf4;font-size:12px}",
+    ".chip{display:inline-flex;align-self:flex-start;align-items:center;gap:4px;margin:0 14px 4px;padding:2px 4px 2px 10px;border-radius:12px;background:#e8edf4;font-size:12px}",
     ".chip[hidden]{display:none}.chip button{background:none;border:0;cursor:pointer;font-size:14px;line-height:1;padding:0 4px}",
     ".support-line{margin:6px 0}"
   ].join("");
