@@ -14,6 +14,7 @@ Layout of the index folder (`embeddings/` by default):
                             vectors of the written unanswerable questions
         means.npz           per-language mean vectors (subtracted before indexing)
         synonyms.json       the operator's synonym groups, applied to questions
+        rules.json          the support team's rules (pin, hide, boost), applied to results
         lexical/            BM25 index over the same sections
     cache/                  embeddings keyed by model and chunk-text hash
 
@@ -40,9 +41,10 @@ from .corpus import Article, Section, Synonyms
 from .errors import IndexCorrupt, IndexLoadError, IndexNotFound, ModelMismatch
 from .index import FORMAT_VERSION, IVF_NPROBE, Index
 from .lexical import LexicalIndex
+from .rules import Rules
 
 CURRENT = "CURRENT"
-FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz", "synonyms.json")
+FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz", "synonyms.json", "rules.json")
 
 
 def _sha256(path: Path) -> str:
@@ -81,6 +83,7 @@ def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
              unanswerable=index.unanswerable)
     np.savez(folder / "means.npz", **index.means)
     (folder / "synonyms.json").write_text(json.dumps(index.synonyms.to_json(), ensure_ascii=False), encoding="utf-8")
+    (folder / "rules.json").write_text(json.dumps(index.rules.to_json(), ensure_ascii=False), encoding="utf-8")
     index.lexical.save(folder / "lexical")
     files = {n: _sha256(folder / n) for n in FILES}
     files.update({f"lexical/{p.name}": _sha256(p) for p in sorted((folder / "lexical").iterdir())})
@@ -177,6 +180,8 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
             means = {k: m[k] for k in m.files}
         lexical = LexicalIndex.load(folder / "lexical", len(sections) + len(phrasing_section))
         synonyms = Synonyms.from_json(json.loads((folder / "synonyms.json").read_text(encoding="utf-8")))
+        rules_file = folder / "rules.json"  # absent in builds from before rules
+        rules = Rules.from_json(json.loads(rules_file.read_text(encoding="utf-8"))) if rules_file.exists() else Rules()
     except Exception as e:  # any unreadable part means the build cannot be trusted
         raise IndexCorrupt(f"{folder} could not be read ({type(e).__name__}: {e}): run `qa ingest` again") from None
     if faiss_index.ntotal != len(rows) or faiss_index.d != manifest.get("dimension"):
@@ -194,6 +199,7 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
         phrasing_section=phrasing_section,
         synonyms=synonyms,
         unanswerable=unanswerable,
+        rules=rules,
     )
 
 

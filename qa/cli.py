@@ -120,14 +120,60 @@ def cmd_ask(args) -> int:
     for n, hit in enumerate(result.hits, 1):
         s_, a = hit.section, hit.article
         only = "" if s_.lang == result.query_lang or result.query_lang == "unknown" else f"  (only in {s_.lang})"
-        print(f"\n{n}. [{hit.score:.3f}] {a.title} › {s_.title}{only}")
+        by = f"  (rule {hit.rule})" if hit.rule else ""
+        print(f"\n{n}. [{hit.score:.3f}] {a.title} › {s_.title}{only}{by}")
         print(f"   {deep_link(a.url, s_)}   countries: {', '.join(s_.countries)}")
         for i, step in enumerate(s_.steps, 1):
             print(f"   {i}. {step}")
         if not s_.steps:
             print("   " + s_.plain[:300].replace("\n", " ") + ("…" if len(s_.plain) > 300 else ""))
     if not result.answered:
-        print("\nNo confident answer: contact support and include your member ID.")
+        print("\nNo confident answer: contact support and mention your member ID.")
+    return 0
+
+
+def cmd_rules_test(args) -> int:
+    """What the rules do to one question: the rules whose condition it meets (and
+    whether each is in force), the results without rules and with them."""
+    from datetime import UTC, datetime
+
+    from .corpus import Corpus
+    from .rules import RULES_FILE, Rules, load_rules, status
+    from .search import Searcher
+
+    try:
+        at = datetime.fromisoformat(args.at).astimezone(UTC) if args.at else datetime.now(UTC)
+    except ValueError:
+        raise UsageError(f"--at {args.at}: not an ISO time such as 2026-12-04T18:00:00+00:00") from None
+    encoder, index = _load(args.index)
+    source = f"the index in {args.index}"
+    path = args.rules or get_settings().corpus_dir / RULES_FILE
+    if path.is_file():  # the file as edited now, checked against the indexed articles
+        articles = [replace(a, sections=[s_ for s_, n in zip(index.sections, index.section_article) if n == a_no])
+                    for a_no, a in enumerate(index.articles)]
+        index.rules, source = load_rules(path, Corpus(articles=articles, errors=[])), str(path)
+    index.rules.clock = lambda: at
+    searcher = Searcher(index, encoder)
+    lang = args.lang or searcher.signals(args.question).query_lang
+    matched = index.rules.matching(args.question, index.synonyms, lang, args.country, args.category, at, True)
+    print(f"{len(index.rules)} rule(s) from {source}; at {at.isoformat(timespec='seconds')}; "
+          f"question language {lang}, country {args.country or 'any'}")
+    for rule in matched:
+        print(f"  rule '{rule.name}' (line {rule.line}): {rule.action} {rule.target} - {status(rule, at)}")
+    if not matched:
+        print("  no rule's condition matches this question")
+    rules, index.rules = index.rules, Rules()
+    kw = {"lang": args.lang, "country": args.country, "category": args.category, "limit": args.limit}
+    before = searcher.search(args.question, **kw)
+    index.rules = rules
+    after = searcher.search(args.question, **kw)
+    for title, result in (("without rules", before), ("with rules", after)):
+        print(f"\n{title}: answered {'yes' if result.answered else 'no'}")
+        for n, hit in enumerate(result.hits, 1):
+            by = f"   <- {hit.rule}" if hit.rule else ""
+            print(f"  {n}. [{hit.score:.3f}] {hit.article.id}#{hit.section.anchor} {hit.section.title}{by}")
+    for fired in after.rules:
+        print(f"rule '{fired.rule.name}': {fired.effect}")
     return 0
 
 
@@ -298,6 +344,20 @@ def _add_flow_commands(sub, s) -> None:
     p.set_defaults(func=cmd_ask)
 
 
+def _add_rules_commands(sub, s) -> None:
+    p = sub.add_parser("rules", help="the support team's rules (corpus/rules.yaml)").add_subparsers(
+        dest="rules_command", required=True).add_parser("test", help="what the rules do to a question")
+    p.add_argument("question")
+    p.add_argument("--country", type=str.upper, choices=list(COUNTRIES), help="member's country")
+    p.add_argument("--lang", choices=list(LANGUAGES), help="language of the question (default: detected)")
+    p.add_argument("--category")
+    p.add_argument("--limit", type=int, default=5)
+    p.add_argument("--at", help="as at this ISO time (default: now), e.g. 2026-12-05T09:00:00+00:00")
+    p.add_argument("--rules", type=Path, help="rules file (default: the corpus's rules.yaml, else the index's)")
+    p.add_argument("--index", type=Path, default=s.index_dir, help="index folder (default: %(default)s)")
+    p.set_defaults(func=cmd_rules_test)
+
+
 def _add_ops_commands(sub, s) -> None:
     p = sub.add_parser("deploy", help="nginx in front of N replicas on this machine (docs/deploy.md)")
     p.add_argument(
@@ -373,6 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description="helpdesk-qa: multilingual help-article search")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_flow_commands(sub, s)
+    _add_rules_commands(sub, s)
     _add_ops_commands(sub, s)
     _add_quality_commands(sub, s)
     add_training_commands(sub)

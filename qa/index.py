@@ -21,6 +21,7 @@ from .answerability import unanswerable_questions
 from .corpus import LANGUAGES, Article, Corpus, Section, Synonyms
 from .encoder import Encoder
 from .lexical import LexicalIndex
+from .rules import Rules
 
 FORMAT_VERSION = 2
 # What a FAISS row stands for.
@@ -151,6 +152,7 @@ class Index:
     # (qa.answerability.UNANSWERABLE_FILE): how close a question comes to them is
     # evidence for the no-answer decision.
     unanswerable: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    rules: Rules = field(default_factory=Rules)  # the support team's rules (qa/rules.py)
 
     def center(self, vectors: np.ndarray, lang: str | None) -> np.ndarray:
         """Subtract the language's mean (the average of all means when unknown) and
@@ -321,6 +323,7 @@ def _manifest(corpus: Corpus, encoder: Encoder, passages: PassageRows, phrasings
         "sections": len(passages.sections),
         "phrasings": phrasings,
         "synonym_groups": len(corpus.synonyms.groups) if corpus.synonyms else 0,
+        "rules": len(corpus.rules) if isinstance(corpus.rules, Rules) else 0,
         "vectors": vectors,
         "languages": counts,
         "faiss": "ivf" if vectors > approximate_above else "flat",
@@ -398,4 +401,5 @@ def build_index(
         phrasing_section=phrasing_section,
         synonyms=corpus.synonyms or Synonyms([]),
         unanswerable=unanswerable,
+        rules=corpus.rules if isinstance(corpus.rules, Rules) else Rules(),
     )

@@ -14,6 +14,7 @@ from .corpus import LANGUAGES, CorpusError, load_corpus
 from .encoder import Encoder
 from .errors import NothingToBuild
 from .index import EmbeddingCache, Index, build_index
+from .rules import RULES_FILE, load_rules
 
 
 @dataclass
@@ -34,7 +35,8 @@ class IngestReport:
             f"Index written to {self.folder}",
             f"  articles: {m['articles']} ({per_lang('articles')})",
             f"  sections: {m['sections']} ({per_lang('sections')})",
-            f"  phrasings: {m.get('phrasings', 0)} member questions; synonyms: {m.get('synonym_groups', 0)} groups",
+            f"  phrasings: {m.get('phrasings', 0)} member questions; synonyms: {m.get('synonym_groups', 0)} groups; "
+            f"rules: {m.get('rules', 0)}",
             f"  vectors:  {m['vectors']} ({m['embedded']} embedded now, {m['vectors'] - m['embedded']} from cache)",
             f"  model:    {m['model']} ({m['dimension']} dims)",
             f"  articles missing a translation: {len(self.missing_translations)}",
@@ -63,6 +65,10 @@ def ingest(
     article could be parsed."""
     started = time.time()
     corpus = load_corpus(corpus_dir)
+    try:
+        corpus.rules = load_rules(Path(corpus_dir) / RULES_FILE, corpus)
+    except CorpusError as e:  # a broken rules file: reported, and no rules rather than a wrong one
+        corpus.errors.append(e)
     if strict and corpus.errors:
         raise corpus.errors[0]
     if not corpus.articles:

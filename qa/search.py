@@ -39,6 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import rules
 from .background import Background, Level
 from .corpus import ALL, LANGUAGES, Article, Section
 from .coverage import Coverage
@@ -55,6 +56,8 @@ class Hit:
     article: Article
     score: float
     available_languages: list[str]
+    group: int = -1  # the section in all its translations (`Searcher.groups`)
+    rule: str | None = None  # the rule that pinned or boosted it (qa/rules.py)
 
 
 @dataclass
@@ -90,6 +93,22 @@ class SearchResult:
     confidence: float = 0.0  # the top result's fused score with absolute lexical evidence
     answer_probability: float | None = None  # of the no-answer decision, where a model is fitted
     features: np.ndarray | None = None  # what the no-answer decision saw (`qa.answerability.FEATURES`)
+    evidence: Evidence | None = None  # what ranking computed, for rules and explanations
+    rules: list = field(default_factory=list)  # `qa.rules.Fired`: the rules that acted
+
+
+@dataclass
+class Evidence:
+    """Ranking's own arrays for one question, kept (by reference) so that rules
+    (`qa.rules.apply`) and explanations (`qa.explain`) need not recompute them."""
+
+    signals: Signals
+    ranking: Ranking
+    group: np.ndarray  # fused score per group
+    article: np.ndarray  # fused score per article id
+    unlifted: np.ndarray  # per group, with article context and steps bonus, before the country lift
+    final: np.ndarray  # per group, after the country lift (-inf: not eligible)
+    shown: np.ndarray  # group -> the section shown
 
 
 IMPUTE_POOL = 20  # candidates whose lexical evidence a section missing the question's language gets
@@ -118,6 +137,7 @@ class Searcher:
             self.section_group[s_no] = group_ids.setdefault(key, len(group_ids))
             versions[key][sec.lang] = s_no
         self.groups = list(group_ids)
+        self.group_of = group_ids  # (article id, position) -> group
 
         article_ids = sorted({a.id for a in articles})
         self.article_no = {a: i for i, a in enumerate(article_ids)}  # article id -> number
@@ -237,7 +257,14 @@ class Searcher:
         the language to answer in when it cannot be detected ("IBAN", "PV"), e.g.
         the language of the page the member is on."""
         sig = self.signals(question, lang)
-        return self.rank(question, sig, country, category, limit, per_article, fallback_lang)
+        # -- rules (qa/rules.py): they act on the ranked list, ranked with room to spare --
+        fired = self.index.rules.matching(question, self.index.synonyms, sig.query_lang, country, category)
+        result = self.rank(question, sig, country, category, 2 * limit + 5 if fired else limit, per_article,
+                           fallback_lang)
+        if fired:
+            rules.apply(self, result, fired, country, category, limit)
+        # -- end of rules --
+        return result
 
     def fuse(self, sig: Signals, ranking: Ranking | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Score per group (a section in all its translations) and per article id."""
@@ -333,12 +360,14 @@ class Searcher:
                     article=self.index.articles[self.index.section_article[shown[g]]],
                     score=round(float(final[g]), 4),
                     available_languages=self.article_langs[section.article_id],
+                    group=int(g),
                 )
             )
             if len(hits) >= limit:
                 break
         sig.timings["rank_ms"] = (time.perf_counter() - t) * 1000
         result = SearchResult(question, sig.query_lang, False, hits, sig.timings)
+        result.evidence = Evidence(sig, r, group_score, article_score, before, final, shown)
         if hits:
             self._decide(result, sig, r, top_groups[0], (group_score, article_score), shown)
         return result

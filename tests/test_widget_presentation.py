@@ -164,7 +164,7 @@ def test_demo_portal_is_entirely_in_the_chosen_language(query, lang, page, serve
     assert page.evaluate("document.documentElement.lang") == lang
     assert page.title() == title
     assert page.locator("h1").inner_text() == headline
-    assert page.locator(".cats div").all_inner_texts() == tiles
+    assert page.locator(".cats button.tile").all_inner_texts() == tiles
     assert page.locator("main h2").inner_text() == embed
     assert page.locator("main p a").all_inner_texts() == links
     assert page.locator("#helpdesk-qa-widget .launcher").inner_text() == launcher

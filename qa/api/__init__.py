@@ -6,6 +6,7 @@
 - `feedback`: /v1/feedback, /v1/feedback/opened (events beside the flow, `recording`)
 - `insights`: /insights, /v1/insights, /v1/insights/gaps (admin token); `metrics`: /metrics
 - `phrasing`: /v1/phrasing (the agent console's "copy as phrasing")
+- `suggest`: /v1/suggest (completions as a member types)
 
 `service.Service` holds the loaded index and encoder. It loads the current index at
 start-up and watches the index folder's `CURRENT` pointer: a new build is swapped in
@@ -27,7 +28,7 @@ from fastapi_offline import FastAPIOffline
 from ..config import Settings, get_settings
 from ..ops import accesslog
 from ..ops.metrics import MetricsMiddleware
-from . import ask, feedback, insights, metrics, ops, pages, phrasing, recording
+from . import ask, feedback, insights, metrics, ops, pages, phrasing, recording, suggest
 from .service import Service, log
 
 __all__ = ["create_app"]
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(insights.router)
     app.include_router(metrics.router)
     app.include_router(phrasing.router)
+    app.include_router(suggest.router)
     accesslog.install()
     if pages.STATIC.is_dir():
         app.include_router(pages.router)

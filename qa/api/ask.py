@@ -11,6 +11,8 @@ from fastapi.responses import Response
 
 from ..corpus import COUNTRIES, LANGUAGES
 from ..events.recorder import Recorder
+from ..explain import explain as explain_hit
+from ..highlight import highlight, question_forms
 from ..search import Searcher
 from .models import (
     SUPPORT_MESSAGE,
@@ -19,6 +21,7 @@ from .models import (
     AskResponse,
     Lang,
     Meta,
+    RuleFired,
     SectionOut,
     SupportPointer,
     deep_link,
@@ -56,13 +59,20 @@ def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Reco
             article = found[0]
             support.article_id, support.title, support.url = article.id, article.title, article.url
     query_id = Recorder.new_query_id()
+    forms = question_forms(result.query, searcher.index.synonyms)
     body = AskResponse(
         query_id=query_id,
         query=result.query,
         query_lang=result.query_lang,
         answered=result.answered,
-        results=[to_result(h) for h in result.hits],
+        results=[
+            to_result(h, highlight(forms, h.article, h.section),
+                      explain_hit(searcher, result, h) if req.explain else None)
+            for h in result.hits
+        ],
         support=support,
+        rules=[RuleFired(name=f.rule.name, action=f.rule.action, target=f.rule.target, effect=f.effect)
+               for f in result.rules],
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     record_ask(recorder, query_id, req, result, searcher, body.took_ms)
@@ -92,12 +102,13 @@ async def ask_get(
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
     fallback_lang: Lang | None = None,
     session: str | None = None,
+    explain: bool = False,
 ) -> Response:
     """Same as POST, for links and quick tests: `/v1/ask?q=Passwort%20vergessen`."""
     try:
         req = AskRequest(
             question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang,
-            session=session,
+            session=session, explain=explain,
         )
     except ValueError as e:
         raise RequestValidationError(

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..corpus import COUNTRIES, Section
+from ..highlight import Highlight
 from ..search import Hit
+from . import examples
 
 MAX_QUESTION = 500
 Lang = Literal["ru", "de", "en"]
 
+# Where to turn: the support team, with the member ID named in the request to them (not
+# typed into the search box). The widget links the contact article (`support`).
 SUPPORT_MESSAGE = {
-    "ru": "Ответ не найден. Напишите в поддержку и укажите свой номер участника (ID).",
-    "de": "Keine passende Antwort gefunden. Wenden Sie sich an den Support und geben Sie Ihre Mitgliedsnummer an.",
-    "en": "No matching answer found. Contact support and include your member ID.",
+    "ru": "Ответ не найден. Напишите в поддержку и укажите в обращении свой номер участника (ID).",
+    "de": "Keine passende Antwort gefunden. Kontaktieren Sie den Support und nennen Sie dort Ihre Mitgliedsnummer.",
+    "en": "No matching answer found. Contact support and mention your member ID.",
 }
+
+
+def example(**values) -> ConfigDict:
+    """A valid example for /docs ("Try it out" sends it as it is)."""
+    return ConfigDict(json_schema_extra={"examples": [values]})
 
 
 def _check_question(v: str) -> str:
@@ -60,8 +69,26 @@ class AskRequest(BaseModel):
         "to a question are stored as one question, not one per keystroke",
     )
 
+    explain: bool = Field(False, description="Add each result's ranking evidence (`explain`), for agents")
+
+    model_config = example(question="Passwort vergessen", lang="de", fallback_lang="de", country="DE", limit=5,
+                           explain=False)
+
     _question = field_validator("question")(_check_question)
     _country = field_validator("country")(_check_country)
+
+
+class Highlights(BaseModel):
+    """Character offsets `[start, end)` of the question's words (their stems and synonyms)."""
+
+    article_title: list[tuple[int, int]] = Field(default_factory=list)
+    section_title: list[tuple[int, int]] = Field(default_factory=list)
+    snippet: list[tuple[int, int]] = Field(default_factory=list, description="In `snippet`")
+    best_step: int | None = Field(None, description="0-based index into `steps` of the best-matching step")
+    best_text: str = Field("", description="The best-matching step or sentence, plain text")
+
+    model_config = example(article_title=[[0, 8]], section_title=[], snippet=[[4, 12]], best_step=1,
+                           best_text="Klicken Sie auf „Passwort vergessen“.")
 
 
 class Result(BaseModel):
@@ -78,6 +105,12 @@ class Result(BaseModel):
     steps: list[str]
     score: float
     available_languages: list[str] = Field(..., description="Languages the article exists in")
+    snippet: str = Field("", description="Plain text, about 160 characters, around the best match")
+    highlights: Highlights = Field(default_factory=Highlights)
+    rule: str | None = Field(None, description="The rule (corpus/rules.yaml) that pinned or boosted it")
+    explain: dict | None = Field(None, description="With `explain=true`: the ranking evidence of this result")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.RESULT]})
 
 
 class SupportPointer(BaseModel):
@@ -85,6 +118,19 @@ class SupportPointer(BaseModel):
     article_id: str | None = None
     title: str | None = None
     url: str | None = None
+
+    model_config = example(message=SUPPORT_MESSAGE["en"], article_id="faq-contact-support",
+                           title="Contacting support", url="https://helpdesk.atomydoc.ru/en/faq/faq-contact-support")
+
+
+class RuleFired(BaseModel):
+    name: str
+    action: Literal["pin", "hide", "boost"]
+    target: str = Field(..., description="article-id or article-id#anchor, as written in rules.yaml")
+    effect: str
+
+    model_config = example(name="courier-outage-kz", action="pin", target="ord-tracking#delay",
+                           effect="pinned ord-tracking#delay at position 1")
 
 
 class AskResponse(BaseModel):
@@ -94,7 +140,10 @@ class AskResponse(BaseModel):
     answered: bool
     results: list[Result]
     support: SupportPointer | None = Field(None, description="Where to turn when answered is false")
+    rules: list[RuleFired] = Field(default_factory=list, description="Rules that acted on this question")
     took_ms: float
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ANSWER]})
 
 
 QUERY_ID = r"^[0-9a-f]{32}$"
@@ -106,6 +155,8 @@ class OpenedRequest(BaseModel):
     anchor: str = Field("", max_length=300, description="The opened section's anchor")
     position: int = Field(..., ge=1, le=20, description="1-based rank of the opened result")
 
+    model_config = example(query_id=examples.QUERY_ID, article_id='acc-password-reset', anchor='', position=1)
+
 
 class FeedbackRequest(BaseModel):
     query_id: str = Field(..., pattern=QUERY_ID, description="`query_id` of the /v1/ask response")
@@ -113,11 +164,15 @@ class FeedbackRequest(BaseModel):
     anchor: str = Field("", max_length=300)
     helpful: bool
 
+    model_config = example(query_id=examples.QUERY_ID, article_id='acc-password-reset', anchor='', helpful=True)
+
 
 class FeedbackAccepted(BaseModel):
     status: Literal["recorded", "duplicate"] = Field(
         ..., description="`duplicate`: the same event was already received (a retry); stored once"
     )
+
+    model_config = example(status='recorded')
 
 
 class PhrasingRequest(BaseModel):
@@ -126,6 +181,8 @@ class PhrasingRequest(BaseModel):
     lang: Lang | None = Field(None, description="Language version of the article (default: its first)")
 
     _question = field_validator("question")(_check_question)
+
+    model_config = example(question='Ich komme nicht mehr in mein Konto', article_id='acc-password-reset', lang='de')
 
 
 class Phrasing(BaseModel):
@@ -139,11 +196,15 @@ class Phrasing(BaseModel):
     over_limit: list[str]
     yaml: str = Field(..., description="The article's `questions:` block with the question added, ready to paste")
 
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PHRASING]})
+
 
 class Meta(BaseModel):
     languages: list[str]
     countries: list[str]
     categories: list[str]
+
+    model_config = example(languages=['ru', 'de', 'en'], countries=['RU', 'KZ', 'DE'], categories=['account', 'orders'])
 
 
 class SectionOut(BaseModel):
@@ -154,6 +215,8 @@ class SectionOut(BaseModel):
     countries: list[str]
     text: str
     steps: list[str]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.SECTION]})
 
 
 class ArticleOut(BaseModel):
@@ -168,13 +231,16 @@ class ArticleOut(BaseModel):
     languages: list[str]
     sections: list[SectionOut]
 
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ARTICLE]})
+
 
 def deep_link(url: str, section: Section) -> str:
     return f"{url}#{section.anchor}" if section.anchor else url
 
 
-def to_result(hit: Hit) -> Result:
+def to_result(hit: Hit, marks: Highlight | None = None, explain: dict | None = None) -> Result:
     s, a = hit.section, hit.article
+    marks = marks or Highlight()
     return Result(
         article_id=a.id,
         article_title=a.title,
@@ -189,4 +255,9 @@ def to_result(hit: Hit) -> Result:
         steps=s.steps,
         score=hit.score,
         available_languages=hit.available_languages,
+        snippet=marks.snippet,
+        highlights=Highlights(article_title=marks.title, section_title=marks.section_title,
+                              snippet=marks.snippet_spans, best_step=marks.best_step, best_text=marks.best_text),
+        rule=hit.rule,
+        explain=explain,
     )

@@ -53,6 +53,7 @@ class Corpus:
     articles: list[Article]
     errors: list  # CorpusError of each file or entry left out
     synonyms: Synonyms | None = None  # the operator's term groups (corpus/synonyms.yaml)
+    rules: object = None  # `qa.rules.Rules` (corpus/rules.yaml), read at ingest: they need the articles
 
     @property
     def sections(self) -> list[Section]:

@@ -2,6 +2,9 @@
  *   <script src="https://…/widget.js" data-api="https://…" data-lang="de" data-country="DE" async></script>
  * Everything lives in a Shadow DOM, so page CSS and widget CSS cannot touch each other.
  * Article text is rendered with textContent only: nothing in an article can run script.
+ * Highlights come from the service as character offsets and become <mark> elements around
+ * text nodes; suggestions (/v1/suggest) list below the results, in keyboard order.
+ * window.HelpdeskQA.open({category, label}) opens it on a category (the portal's tiles).
  * data-mode="library" skips the UI and only exposes window.HelpdeskQA (used by /agent).
  */
 (function () {
@@ -14,17 +17,20 @@
   var TEXT = {
     en: { help: "Help", title: "How can we help?", placeholder: "Describe your question…", close: "Close",
       results: "Results", onlyIn: "Only available in", full: "Open the full article", none: "No matching answer found.",
-      support: "Contact support", include: "Please include your member ID.", error: "The help service is not reachable. Please try again.",
+      support: "How to contact support", include: "Contact support and mention your member ID in your request.", error: "The help service is not reachable. Please try again.",
+      suggestions: "Suggestions", popular: "Frequently asked", onlyFor: "Only for members in", removeFilter: "Remove filter",
       searching: "Searching…", countries: "Applies to", all: "all countries",
       helped: "Did this answer help?", yes: "Yes", no: "No", thanks: "Thank you for your feedback!" },
     de: { help: "Hilfe", title: "Wie können wir helfen?", placeholder: "Beschreiben Sie Ihre Frage…", close: "Schließen",
       results: "Ergebnisse", onlyIn: "Nur verfügbar auf", full: "Ganzen Artikel öffnen", none: "Keine passende Antwort gefunden.",
-      support: "Support kontaktieren", include: "Bitte geben Sie Ihre Mitgliedsnummer an.", error: "Der Hilfe-Dienst ist nicht erreichbar. Bitte versuchen Sie es erneut.",
+      support: "So erreichen Sie den Support", include: "Kontaktieren Sie den Support und nennen Sie dort Ihre Mitgliedsnummer.", error: "Der Hilfe-Dienst ist nicht erreichbar. Bitte versuchen Sie es erneut.",
+      suggestions: "Vorschläge", popular: "Häufig gefragt", onlyFor: "Nur für Mitglieder in", removeFilter: "Filter entfernen",
       searching: "Suche…", countries: "Gilt für", all: "alle Länder",
       helped: "Hat diese Antwort geholfen?", yes: "Ja", no: "Nein", thanks: "Danke für Ihr Feedback!" },
     ru: { help: "Помощь", title: "Чем помочь?", placeholder: "Опишите ваш вопрос…", close: "Закрыть",
       results: "Результаты", onlyIn: "Доступно только на языке:", full: "Открыть статью полностью", none: "Подходящий ответ не найден.",
-      support: "Написать в поддержку", include: "Укажите, пожалуйста, свой номер участника (ID).", error: "Сервис помощи недоступен. Попробуйте ещё раз.",
+      support: "Как связаться с поддержкой", include: "Напишите в поддержку и укажите в обращении свой номер участника (ID).", error: "Сервис помощи недоступен. Попробуйте ещё раз.",
+      suggestions: "Подсказки", popular: "Часто спрашивают", onlyFor: "Только для участников из", removeFilter: "Убрать фильтр",
       searching: "Ищем…", countries: "Действует для", all: "всех стран",
       helped: "Помог ли этот ответ?", yes: "Да", no: "Нет", thanks: "Спасибо за отзыв!" }
   };
@@ -212,6 +218,44 @@
     return text.slice(0, cut > 100 ? cut : 160).replace(/[\s,;:–-]+$/, "") + "…";
   }
 
+  // -- highlights: character offsets from the service become <mark> elements ---------
+  // Text nodes and <mark> elements only: the question's and the article's characters
+  // stay text whatever they contain.
+  function marked(text, ranges, parent) {
+    var last = 0;
+    (ranges || []).forEach(function (r) {
+      var a = Math.max(last, r[0] | 0), b = Math.min(text.length, r[1] | 0);
+      if (b <= a) return;
+      if (a > last) parent.appendChild(document.createTextNode(text.slice(last, a)));
+      parent.appendChild(el("mark", { text: text.slice(a, b) }));
+      last = b;
+    });
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+    return parent;
+  }
+
+  function hl(r) { return r.highlights || {}; }
+
+  // The element of a rendered section that holds its best-matching step or sentence.
+  function bestElement(root, r) {
+    var h = hl(r);
+    if (h.best_step != null) {
+      var steps = root.querySelectorAll("ol > li");
+      if (steps[h.best_step]) return steps[h.best_step];
+    }
+    var probe = String(h.best_text || "").slice(0, 40);
+    if (!probe) return null;
+    return Array.prototype.filter.call(root.querySelectorAll("li, p, td, h4"), function (n) {
+      return n.textContent.indexOf(probe) >= 0;
+    }).pop() || null;
+  }
+
+  function markBest(root, r) {
+    var best = bestElement(root, r);
+    if (best) best.classList.add("best");
+    return best;
+  }
+
   // A random id per search session, so the service stores the prefixes typed on the way
   // to one question as one question. Not linked to the member.
   function newSession() {
@@ -231,7 +275,17 @@
     });
   }
 
-  window.HelpdeskQA = { renderMarkdown: renderMarkdown, plain: plain, ask: ask, safeUrl: safeUrl, api: api, newSession: newSession };
+  function suggest(params, signal) {
+    var qs = Object.keys(params).filter(function (k) { return params[k]; })
+      .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
+    return fetch(api + "/v1/suggest?" + qs, { signal: signal }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  window.HelpdeskQA = { renderMarkdown: renderMarkdown, plain: plain, ask: ask, safeUrl: safeUrl, api: api, newSession: newSession,
+    marked: marked, markBest: markBest, suggest: suggest };
   if (data.mode === "library") return;
 
   // -- the widget ------------------------------------------------------------------------
@@ -267,7 +321,17 @@
     "a{color:#0b5cad}",
     ".empty{padding:12px 14px}",
     ".feedback{margin-top:8px;display:flex;gap:6px;align-items:center;flex-wrap:wrap;font-size:13px;color:#3e4856}",
-    ".vote{border:1px solid #b8c2d0;background:#fff;border-radius:6px;padding:3px 12px;cursor:pointer;font-size:13px}"
+    ".vote{border:1px solid #b8c2d0;background:#fff;border-radius:6px;padding:3px 12px;cursor:pointer;font-size:13px}",
+    "mark{background:#fff1b8;color:inherit;padding:0 1px;border-radius:2px}",
+    ".best{background:#fff8d6;outline:2px solid #f5d86b;border-radius:3px}",
+    "li.result.open>.snippet{display:none}",
+    "ul.suggestions{list-style:none;margin:0;padding:2px 8px 8px;border-top:1px solid #e3e7ee;flex-shrink:0}ul.suggestions:empty{display:none}",
+    ".suggest-head{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:#5a6472;padding:4px 6px 2px}",
+    "li.suggestion{padding:6px 10px;border-radius:6px;cursor:pointer;color:#0b3d75}",
+    "li.suggestion[aria-selected=true]{background:#f1f6fc;outline:1px solid #0b5cad}",
+    ".chip{display:inline-flex;align-self:flex-start;align-items:center;gap:4px;margin:0 14px 4px;padding:2px 4px 2px 10px;border-radius:12px;background:#e8edf4;font-size:12px}",
+    ".chip[hidden]{display:none}.chip button{background:none;border:0;cursor:pointer;font-size:14px;line-height:1;padding:0 4px}",
+    ".support-line{margin:6px 0}"
   ].join("");
 
   var host = el("div", { id: "helpdesk-qa-widget" });
@@ -279,14 +343,18 @@
     "aria-autocomplete": "list", "aria-controls": "hqa-results", "aria-expanded": "false", autocomplete: "off" });
   var status = el("div", { className: "status", role: "status", "aria-live": "polite" });
   var list = el("ul", { className: "results", id: "hqa-results", role: "listbox", "aria-label": T.results });
+  var suggestList = el("ul", { className: "suggestions", id: "hqa-suggestions", role: "listbox", "aria-label": T.suggestions });
+  var chipText = el("span"), chipClear = el("button", { type: "button", "aria-label": T.removeFilter, text: "×" });
+  var chip = el("div", { className: "chip", hidden: "" }, [chipText, chipClear]);
   var closeBtn = el("button", { className: "close", type: "button", "aria-label": T.close, text: "×" });
   var panel = el("div", { className: "panel", role: "dialog", "aria-modal": "true", "aria-labelledby": "hqa-title", hidden: "" }, [
-    el("header", {}, [el("h2", { id: "hqa-title", text: T.title }), closeBtn]), input, status, list
+    el("header", {}, [el("h2", { id: "hqa-title", text: T.title }), closeBtn]), input, chip, status, list, suggestList
   ]);
   shadow.appendChild(launcher);
   shadow.appendChild(panel);
 
   var results = [], active = -1, latest = 0, timer = null, controller = null, lastFocus = null, session = newSession();
+  var category = "", suggestLatest = 0;
 
   function open() {
     if (!panel.hidden) return;
@@ -295,7 +363,47 @@
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     input.focus();
+    if (!input.value.trim()) loadSuggestions("");
   }
+
+  // A portal's category tile: open the widget on that category (its questions first).
+  function openCategory(id, label) {
+    category = id || "";
+    chipText.textContent = label || id || "";
+    chip.hidden = !category;
+    if (panel.hidden) open();
+    if (input.value.trim()) search(); else loadSuggestions("");
+  }
+  chipClear.addEventListener("click", function () { openCategory("", ""); input.focus(); });
+
+  // -- suggestions: the most asked questions for an empty box, completions while typing --
+  // Below the results, in keyboard order too: ↓ from the box reaches the first result.
+  function loadSuggestions(q) {
+    var mine = ++suggestLatest;
+    suggest({ q: q.slice(0, 200), lang: lang, country: country, category: category, limit: q ? "3" : "6" })
+      .then(function (body) { if (mine === suggestLatest) showSuggestions(body.suggestions || [], q); })
+      .catch(function () { if (mine === suggestLatest) suggestList.textContent = ""; });
+  }
+  function showSuggestions(items, q) {
+    suggestList.textContent = "";
+    if (active >= 0 && options()[active] && options()[active].classList.contains("suggestion")) active = -1;
+    if (!items.length || q !== input.value.trim()) return;
+    suggestList.appendChild(el("li", { className: "suggest-head", role: "presentation", text: q ? T.suggestions : T.popular }));
+    items.forEach(function (sg, n) {
+      var li = el("li", { className: "suggestion", role: "option", id: "hqa-s" + n, "aria-selected": "false", "data-source": sg.source, text: sg.text });
+      li.addEventListener("click", function () { pick(sg.text); });
+      suggestList.appendChild(li);
+    });
+    input.setAttribute("aria-expanded", "true");
+  }
+  function pick(text) {
+    input.value = text;
+    suggestList.textContent = "";
+    active = -1;
+    input.focus();
+    search(true);
+  }
+  function options() { return panel.querySelectorAll("li.suggestion, li.result"); }
   function close() {
     if (panel.hidden) return;
     panel.hidden = true;
@@ -305,7 +413,7 @@
   }
 
   function setActive(i) {
-    var items = list.querySelectorAll("li.result");
+    var items = options();
     if (!items.length) return;
     active = Math.max(0, Math.min(items.length - 1, i));
     items.forEach(function (li, n) { li.setAttribute("aria-selected", n === active ? "true" : "false"); });
@@ -317,15 +425,19 @@
     var li = list.querySelectorAll("li.result")[i], r = results[i];
     if (!li || !r) return;
     var existing = li.querySelector(".detail");
-    if (existing) { existing.remove(); li.setAttribute("aria-expanded", "false"); return; }
-    var href = safeUrl(r.url);
+    if (existing) { existing.remove(); li.classList.remove("open"); li.setAttribute("aria-expanded", "false"); return; }
+    var href = safeUrl(r.url), md = renderMarkdown(r.text);
     var detail = el("div", { className: "detail" }, [
-      renderMarkdown(r.text),
+      md,
       href ? el("a", { href: href, target: "_blank", rel: "noopener", className: "full", text: T.full + " →" }) : null
     ]);
     detail.addEventListener("click", function (e) { e.stopPropagation(); });
     li.appendChild(detail);
+    li.classList.add("open"); // the full text replaces the snippet
     li.setAttribute("aria-expanded", "true");
+    var best = markBest(md, r);
+    // Open on the step that answers the question, inside the list's own scroll area.
+    if (best) list.scrollTop += best.getBoundingClientRect().top - list.getBoundingClientRect().top - 40;
     reportOpened(r, i);
     var box = feedbackBox(r);
     if (box) detail.appendChild(box);
@@ -387,8 +499,10 @@
     if (!body.answered) {
       status.textContent = "";
       var s = body.support || {}, href = safeUrl(s.url || "");
+      // Where to turn, and what to tell support there: not something to type in here.
       var box = el("li", { className: "empty", role: "option", "aria-selected": "false", id: "hqa-none" }, [
-        el("p", { text: T.none + " " + T.include }),
+        el("p", { text: T.none }),
+        el("p", { className: "support-line", text: T.include }),
         href ? el("a", { href: href, target: "_blank", rel: "noopener", className: "support", text: T.support + " →" }) : null
       ]);
       list.appendChild(box);
@@ -398,30 +512,40 @@
     }
     status.textContent = "";
     results.forEach(function (r, i) {
+      var h = hl(r), crumb = marked(r.article_title, h.article_title, el("div", { className: "crumb" }));
+      if (r.section_title !== r.article_title) {
+        crumb.appendChild(document.createTextNode(" › "));
+        marked(r.section_title, h.section_title, crumb);
+      }
       // lang: the result's own language (a Russian answer on a German page is read as Russian).
       var li = el("li", { className: "result", role: "option", id: "hqa-r" + i, lang: r.lang, "aria-selected": "false", "aria-expanded": "false" }, [
-        el("div", { className: "crumb", text: r.article_title + (r.section_title !== r.article_title ? " › " + r.section_title : "") }),
-        el("div", { className: "snippet", text: snippet(r.text) }),
+        crumb,
+        r.snippet ? marked(r.snippet, h.snippet, el("div", { className: "snippet" })) : el("div", { className: "snippet", text: snippet(r.text) }),
         r.available_languages.indexOf(lang) < 0
           ? el("div", { className: "note", text: T.onlyIn + " " + (LANG_NAMES[lang][r.lang] || r.lang) }) : null,
+        // No country on the page: every country's sections come, so say whose a section is.
+        !country && r.countries.indexOf("ALL") < 0
+          ? el("div", { className: "note only-for", text: T.onlyFor + " " + r.countries.join(", ") }) : null,
         badges(r)
       ]);
-      li.addEventListener("click", function () { setActive(i); toggle(i); input.focus(); });
+      li.addEventListener("click", function () { setActive(Array.prototype.indexOf.call(options(), li)); toggle(i); input.focus(); });
       list.appendChild(li);
     });
     input.setAttribute("aria-expanded", results.length ? "true" : "false");
   }
 
-  function search() {
+  function search(picked) {
     var q = input.value.trim();
     var mine = ++latest;
     if (controller) controller.abort();
-    if (!q) { list.textContent = ""; status.textContent = ""; results = []; return; }
+    if (!q) { list.textContent = ""; status.textContent = ""; results = []; loadSuggestions(""); return; }
+    if (picked !== true) loadSuggestions(q);
     controller = window.AbortController ? new AbortController() : null;
     status.textContent = T.searching;
     // The question's language is detected (a member on the German page may ask in Russian);
     // the page's language only decides when it cannot be ("IBAN", "PV").
-    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, limit: "5", session: session }, controller && controller.signal)
+    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, category: category, limit: "5", session: session },
+        controller && controller.signal)
       .then(function (body) { if (mine === latest) show(body); })
       .catch(function (e) {
         if (mine !== latest || (e && e.name === "AbortError")) return;
@@ -434,10 +558,18 @@
     clearTimeout(timer);
     timer = setTimeout(search, 200);
   });
+  input.addEventListener("focus", function () {
+    if (!input.value.trim() && !suggestList.childNodes.length) loadSuggestions("");
+  });
   input.addEventListener("keydown", function (e) {
     if (e.key === "ArrowDown") { e.preventDefault(); setActive(active + 1); }
     else if (e.key === "ArrowUp") { e.preventDefault(); setActive(active - 1); }
-    else if (e.key === "Enter" && active >= 0) { e.preventDefault(); toggle(active); }
+    else if (e.key === "Enter" && active >= 0) {
+      e.preventDefault();
+      var item = options()[active];
+      if (item && item.classList.contains("suggestion")) pick(item.textContent);
+      else toggle(Array.prototype.indexOf.call(list.querySelectorAll("li.result"), item));
+    }
   });
   panel.addEventListener("keydown", function (e) {
     if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); close(); return; }
@@ -457,6 +589,12 @@
     else if ((e.key === "k" || e.key === "K") && (e.ctrlKey || e.metaKey)) { e.preventDefault(); open(); }
     else if (e.key === "/" && !typing && panel.hidden) { e.preventDefault(); open(); }
   });
+
+  window.HelpdeskQA.open = function (options) {
+    options = options || {};
+    if ("category" in options) openCategory(options.category, options.label);
+    else open();
+  };
 
   function mount() { document.body.appendChild(host); }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
