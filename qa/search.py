@@ -93,6 +93,7 @@ class SearchResult:
     confidence: float = 0.0  # the top result's fused score with absolute lexical evidence
     answer_probability: float | None = None  # of the no-answer decision, where a model is fitted
     features: np.ndarray | None = None  # what the no-answer decision saw (`qa.answerability.FEATURES`)
+    searched: str = ""  # the text searched: normalised, Latin-script Russian in Cyrillic (qa/query.py)
     evidence: Evidence | None = None  # what ranking computed, for rules and explanations
     rules: list = field(default_factory=list)  # `qa.rules.Fired`: the rules that acted
 
@@ -258,7 +259,7 @@ class Searcher:
         the language of the page the member is on."""
         sig = self.signals(question, lang)
         # -- rules (qa/rules.py): they act on the ranked list, ranked with room to spare --
-        fired = self.index.rules.matching(question, self.index.synonyms, sig.query_lang, country, category)
+        fired = self.index.rules.matching(sig.text or question, self.index.synonyms, sig.query_lang, country, category)
         result = self.rank(question, sig, country, category, 2 * limit + 5 if fired else limit, per_article,
                            fallback_lang)
         if fired:
@@ -366,7 +367,7 @@ class Searcher:
             if len(hits) >= limit:
                 break
         sig.timings["rank_ms"] = (time.perf_counter() - t) * 1000
-        result = SearchResult(question, sig.query_lang, False, hits, sig.timings)
+        result = SearchResult(question, sig.query_lang, False, hits, sig.timings, searched=sig.text or question)
         result.evidence = Evidence(sig, r, group_score, article_score, before, final, shown)
         if hits:
             self._decide(result, sig, r, top_groups[0], (group_score, article_score), shown)

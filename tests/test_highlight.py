@@ -95,3 +95,15 @@ def test_every_api_model_has_a_valid_example():
                 model.model_validate(examples[0])
                 checked.append(name)
     assert {"AskRequest", "AskResponse", "FeedbackRequest", "SuggestResponse"} <= set(checked)
+
+
+def test_a_latin_script_russian_question_marks_the_cyrillic_words_it_was_searched_with(searcher):
+    result = searcher.search("kak vosstanovit parol")
+    assert result.query == "kak vosstanovit parol" and result.query_lang == "ru"
+    assert result.searched != result.query and "пароль" in result.searched
+    top = result.hits[0]
+    h = highlight(question_forms(result.searched, searcher.index.synonyms), top.article, top.section)
+    marks = marked(top.article.title, h.title) + marked(h.snippet, h.snippet_spans)
+    assert any("парол" in m.lower() for m in marks)
+    raw = highlight(question_forms(result.query, searcher.index.synonyms), top.article, top.section)
+    assert not raw.title and not raw.snippet_spans  # the Latin letters themselves mark nothing

@@ -59,7 +59,7 @@ def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Reco
             article = found[0]
             support.article_id, support.title, support.url = article.id, article.title, article.url
     query_id = Recorder.new_query_id()
-    forms = question_forms(result.query, searcher.index.synonyms)
+    forms = question_forms(result.searched or result.query, searcher.index.synonyms)  # the words searched
     body = AskResponse(
         query_id=query_id,
         query=result.query,
