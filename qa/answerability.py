@@ -17,7 +17,7 @@ sets it is reported on, and stored per model in qa/ranking.json next to the weig
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 # does not cover). They are the no-answer decision's training negatives, and the index
 # embeds them so that how close a question comes to the nearest of them is evidence too
 # (the usual out-of-scope detector of intent classifiers). No test set is drawn from them.
+MIN_SHARED = 0.5  # share of the index's articles the fitted corpus must have had
 UNANSWERABLE_FILE = Path(__file__).resolve().parent / "data" / "unanswerable.jsonl"
 
 
@@ -61,6 +62,17 @@ class Answerability:
     weights: list[float]
     bias: float
     threshold: float = 0.5  # on the probability
+    # The article ids of the corpus it was fitted on. Its features (BM25 scales, how
+    # much of a question the corpus knows) are those of that corpus: on a corpus that
+    # is mostly other articles the decision falls back to the confidence threshold
+    # until `qa tune --keep-weights` fits it there.
+    articles: list[str] = field(default_factory=list)
+
+    def applies_to(self, article_ids) -> bool:
+        """True when at least `MIN_SHARED` of `article_ids` were in the fitted corpus
+        (editing, adding or removing a few articles keeps it)."""
+        ids = set(article_ids)
+        return bool(ids) and len(ids.intersection(self.articles)) >= MIN_SHARED * len(ids)
 
     def probability(self, features: np.ndarray) -> float:
         z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
@@ -77,7 +89,8 @@ class Answerability:
         """None for a missing entry, or one fitted on other features (refit it: `qa tune`)."""
         if not data or data.get("features") != list(FEATURES):
             return None
-        return cls(data["mean"], data["scale"], data["weights"], data["bias"], data.get("threshold", 0.5))
+        return cls(data["mean"], data["scale"], data["weights"], data["bias"], data.get("threshold", 0.5),
+                   data.get("articles", []))
 
 
 def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50) -> Answerability:

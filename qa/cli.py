@@ -266,7 +266,7 @@ def _fit_answer_model(sets, chosen: dict, ranking, cache_dir: Path):
     corpora (XQuAD) are off-domain there."""
     from .corpus import load_corpus
     from .index import EmbeddingCache
-    from .quality.answerability import fit_with_threshold, format_leave_category_out, leave_category_out, training_set
+    from .quality.answerability import fit_for_corpus, format_leave_category_out, leave_category_out, training_set
     from .quality.evaluate import corpus_cache
 
     first = sets[0]
@@ -274,12 +274,14 @@ def _fit_answer_model(sets, chosen: dict, ranking, cache_dir: Path):
                   for q in chosen[s.name].questions]
     encoder = chosen[first.name].searcher.encoder
     cache = EmbeddingCache(corpus_cache(cache_dir, first.corpus), encoder.identity)
-    examples, x, y = training_set(load_corpus(first.corpus), encoder, ranking, off_domain, cache)
-    model = fit_with_threshold(x, y)
+    corpus = load_corpus(first.corpus)
+    examples, x, y = training_set(corpus, encoder, ranking, off_domain, cache)
+    model = fit_for_corpus(corpus, x, y)
     print(f"no-answer decision fitted on {first.corpus}'s phrasings and headings, the written unanswerable "
           f"questions and {len(off_domain)} off-domain ones (threshold {model.threshold})")
     system = chosen[first.name]
-    print(format_leave_category_out(leave_category_out(examples, x, y),
+    folds = {c: replace(m, articles=model.articles) for c, m in leave_category_out(examples, x, y).items()}
+    print(format_leave_category_out(folds,
                                     lambda m: system.run(replace(ranking, answer_model=m))))
     return model
 

@@ -393,11 +393,15 @@ class Searcher:
             float(article_dense[top_article] - np.delete(article_dense, top_article).max(initial=0.0)),
             cover.covered_weight, cover.missing_rarest, sig.near_unanswerable,
         ])
-        if r.answer_model is not None:
+        if r.answer_model is not None and self._fitted_here(r.answer_model):
             result.answer_probability = r.answer_model.probability(result.features)
             result.answered = result.answer_probability >= r.answer_model.threshold
         else:
             result.answered = result.confidence >= r.threshold
+
+    def _fitted_here(self, model) -> bool:
+        """Whether the no-answer model was fitted on (mostly) this index's articles."""
+        return model.applies_to(self.article_langs.keys())
 
     def _confidence(
         self, sig: Signals, r: Ranking, group: int, fused: tuple[np.ndarray, np.ndarray]

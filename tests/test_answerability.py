@@ -121,3 +121,19 @@ def test_a_written_negative_is_asked_without_its_own_vector(searcher, encoder):
     own = [searcher.signals(e.text, e.lang).near_unanswerable for e in picked]
     assert np.allclose(own, 1.0, atol=1e-3)  # in the full index each finds itself
     assert (near < 0.999).all()  # in the fitting procedure none does
+
+
+def test_the_fitted_decision_is_used_only_on_the_corpus_it_was_fitted_on(searcher, small_corpus, encoder):
+    from qa.corpus import load_corpus
+    from qa.index import build_index
+    from qa.search import Searcher
+
+    model = searcher.ranking.answer_model
+    ids = set(searcher.article_langs)
+    assert model.applies_to(ids) and searcher.search("Passwort vergessen").answer_probability is not None
+    assert model.applies_to(set(list(ids)[: len(ids) // 2 + 1]) | {"new-article"})  # edits keep it
+    assert not model.applies_to({"kaspi", "new-article", "other"}) and not model.applies_to(set())
+    other = Searcher(build_index(load_corpus(small_corpus), encoder), encoder)  # an operator's own articles
+    result = other.search("how do I reset my password")
+    assert result.answer_probability is None  # the confidence threshold decides there
+    assert result.answered == (result.confidence >= other.ranking.threshold)

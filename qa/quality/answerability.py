@@ -134,6 +134,13 @@ def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, seed: int = 0) -> 
     return model
 
 
+def fit_for_corpus(corpus: Corpus, x: np.ndarray, answerable: np.ndarray) -> Answerability:
+    """`fit_with_threshold`, marked with the corpus's article ids (`Answerability.applies_to`)."""
+    model = fit_with_threshold(x, answerable)
+    model.articles = sorted({a.id for a in corpus.articles})
+    return model
+
+
 def training_set(corpus: Corpus, encoder: Encoder, ranking: Ranking, off_domain: list[tuple[str, str]],
                  cache: EmbeddingCache | None = None) -> tuple[list[Example], np.ndarray, np.ndarray]:
     """The examples, their features and labels (see the module docstring)."""
