@@ -21,6 +21,11 @@ Layout of the index folder (`embeddings/` by default):
 A build is written into its own folder, and only once complete does `CURRENT` point
 to it (`os.replace` of a small file is atomic). A crash mid-build therefore leaves the
 previous build active; a reader never sees a half-written index.
+
+A `CURRENT` that cannot be read (missing, not UTF-8, not a build's name, naming a
+folder that is not there) is an `IndexCorrupt` like a damaged build: the service
+falls back to the newest intact build, newest by the manifest's `build_time`, never
+by folder name; pruning keeps intact builds by the same order.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from datetime import UTC, datetime
@@ -109,24 +115,60 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(f.fileno())
 
 
+def intact(folder: Path) -> bool:
+    """The manifest reads and every file it lists is there with its hash."""
+    try:
+        files = _build_manifest(folder).get("files") or {}
+        return bool(files) and all((folder / n).is_file() and _sha256(folder / n) == h for n, h in files.items())
+    except (IndexLoadError, OSError, AttributeError):
+        return False
+
+
 def _prune(root: Path, current: str, keep: int) -> None:
-    """Remove old builds, keeping the current one and the newest `keep - 1` complete
-    others; also remove debris of builds that crashed before the current one."""
-    others = sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != current), reverse=True)
-    complete = [p for p in others if (p / "manifest.json").exists()]
-    debris = [p for p in others if p not in complete and p.name < current]
-    for p in complete[max(keep - 1, 0) :] + debris:
-        shutil.rmtree(p, ignore_errors=True)
+    """Remove old builds, keeping the current one and the newest `keep - 1` intact
+    others (newest by the manifest's build time, not by name); also remove builds that
+    are not intact, and debris of builds that crashed before the current one started
+    (a folder without a manifest may be an ingest still writing: only older ones go)."""
+    others = sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != current), key=_age, reverse=True)
+    started = (root / current).stat().st_mtime if (root / current).is_dir() else float("inf")
+    kept = 0
+    for p in others:
+        if not (p / "manifest.json").exists():
+            if p.stat().st_mtime < started:
+                shutil.rmtree(p, ignore_errors=True)
+        elif kept < keep - 1 and intact(p):
+            kept += 1
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+BUILD_NAME = re.compile(r"build-[A-Za-z0-9_.-]{1,100}")
+
+
+def read_pointer(root: Path | str) -> str:
+    """The build name in `CURRENT`. IndexNotFound when there is no `CURRENT`;
+    IndexCorrupt when it is not UTF-8 or not a build folder's name."""
+    pointer = Path(root) / CURRENT
+    try:
+        raw = pointer.read_bytes()
+    except FileNotFoundError:
+        raise IndexNotFound(f"no index in {root}: run `qa ingest` first") from None
+    except OSError as e:
+        raise IndexCorrupt(f"{pointer} cannot be read ({e}): run `qa ingest` again") from None
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexCorrupt(f"{pointer} is not UTF-8 text ({raw[:20]!r}): run `qa ingest` again") from None
+    if not BUILD_NAME.fullmatch(name):
+        raise IndexCorrupt(f"{pointer} does not name a build ({name[:40]!r}): run `qa ingest` again")
+    return name
 
 
 def current_build(root: Path | str) -> Path:
     root = Path(root)
-    pointer = root / CURRENT
-    if not pointer.exists():
-        raise IndexNotFound(f"no index in {root}: run `qa ingest` first")
-    folder = root / pointer.read_text().strip()
+    folder = root / read_pointer(root)
     if not folder.is_dir():
-        raise IndexCorrupt(f"{pointer} names {folder.name}, which does not exist: run `qa ingest` again")
+        raise IndexCorrupt(f"{root / CURRENT} names {folder.name}, which does not exist: run `qa ingest` again")
     return folder
 
 
@@ -203,27 +245,40 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
     )
 
 
-def _age(folder: Path) -> tuple[str, float]:
-    """Sort key, newest last: the folder name's time (one-second resolution), then
-    the manifest's mtime."""
+def _age(folder: Path) -> tuple[float, float]:
+    """Sort key, newest last: the manifest's build time, then its mtime; a build
+    without a readable manifest sorts first (oldest)."""
     manifest = folder / "manifest.json"
-    return folder.name[:21], manifest.stat().st_mtime if manifest.exists() else 0.0
+    try:
+        built = datetime.fromisoformat(json.loads(manifest.read_text(encoding="utf-8"))["build_time"]).timestamp()
+        return built, manifest.stat().st_mtime
+    except (OSError, ValueError, KeyError, TypeError):
+        return float("-inf"), 0.0
 
 
-def load_newest_intact(root: Path | str, model: str | None = None) -> tuple[Index, Path, list[str]]:
+def load_newest_intact(root: Path | str, model: str | None = None,
+                       serving: str | None = None) -> tuple[Index | None, Path, list[str]]:
     """The current build, or else the newest other build in `root` that loads cleanly
-    (`save_index` keeps the last ones), its folder, and why each newer build was
-    refused. Raises the current build's error when no build loads."""
+    (newest by build time), its folder, and why each newer build was refused. A
+    running service passes the build it `serving`: when that is the newest intact
+    one, it is not loaded again (None, its folder, reasons). Raises the current
+    build's error when no build loads."""
     root = Path(root)
     try:
         folder = current_build(root)
         return load_build(folder, model), folder, []
-    except IndexNotFound:
-        raise
     except IndexLoadError as e:
         first, refused = e, [str(e)]
-    pointer = (root / CURRENT).read_text().strip()
-    for folder in sorted((p for p in root.glob("build-*") if p.is_dir() and p.name != pointer), key=_age, reverse=True):
+    try:
+        pointer = read_pointer(root)
+    except IndexLoadError:
+        pointer = None
+    candidates = [p for p in root.glob("build-*") if p.is_dir() and p.name != pointer]
+    if isinstance(first, IndexNotFound) and not candidates:
+        raise first
+    for folder in sorted(candidates, key=_age, reverse=True):
+        if folder.name == serving:
+            return None, folder, refused
         try:
             return load_build(folder, model), folder, refused
         except IndexLoadError as e:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
@@ -27,7 +27,7 @@ from .models import (
     deep_link,
     to_result,
 )
-from .recording import get_recorder, record_ask
+from .recording import get_recorder, record_ask, source_from_referer
 from .service import Service, get_searcher, get_service
 
 router = APIRouter()
@@ -85,8 +85,10 @@ async def ask_post(
     service: Annotated[Service, Depends(get_service)],
     searcher: Annotated[Searcher, Depends(get_searcher)],
     recorder: Annotated[Recorder | None, Depends(get_recorder)],
+    referer: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Best-matching sections for a question."""
+    req.source = req.source or source_from_referer(referer)  # events: who asked (qa/api/recording.py)
     return answer(service, searcher, req, recorder)
 
 
@@ -103,12 +105,14 @@ async def ask_get(
     fallback_lang: Lang | None = None,
     session: str | None = None,
     explain: bool = False,
+    source: Literal["widget", "agent", "api", "docs"] | None = None,
+    referer: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Same as POST, for links and quick tests: `/v1/ask?q=Passwort%20vergessen`."""
     try:
         req = AskRequest(
             question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang,
-            session=session, explain=explain,
+            session=session, explain=explain, source=source or source_from_referer(referer),
         )
     except ValueError as e:
         raise RequestValidationError(

@@ -28,7 +28,16 @@ def example(**values) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [values]})
 
 
+def no_surrogates(v):
+    """Lone surrogates (JSON "\\ud800") are no text: they cannot be encoded, logged or
+    stored, so every text field refuses them with 422."""
+    if isinstance(v, str) and any("\ud800" <= ch <= "\udfff" for ch in v):
+        raise ValueError("must be valid Unicode text (it contains a lone surrogate such as \\ud800)")
+    return v
+
+
 def _check_question(v: str) -> str:
+    no_surrogates(v)
     v = v.strip()
     if not v:
         raise ValueError("must not be empty")
@@ -73,9 +82,15 @@ class AskRequest(BaseModel):
 
     model_config = example(question="Passwort vergessen", lang="de", fallback_lang="de", country="DE", limit=5,
                            explain=False)
+    source: Literal["widget", "agent", "api", "docs"] | None = Field(
+        None,
+        description="Who asks: the widget (a member), the agent console, an API client, or /docs. Insights "
+        "and gaps count members' questions (widget, api) only. Default: from the Referer (/agent, /docs), else api",
+    )
 
     _question = field_validator("question")(_check_question)
     _country = field_validator("country")(_check_country)
+    _text = field_validator("category", "session", mode="before")(no_surrogates)
 
 
 class Highlights(BaseModel):
@@ -156,6 +171,7 @@ class OpenedRequest(BaseModel):
     position: int = Field(..., ge=1, le=20, description="1-based rank of the opened result")
 
     model_config = example(query_id=examples.QUERY_ID, article_id='acc-password-reset', anchor='', position=1)
+    _text = field_validator("query_id", "article_id", "anchor", mode="before")(no_surrogates)
 
 
 class FeedbackRequest(BaseModel):
@@ -165,11 +181,14 @@ class FeedbackRequest(BaseModel):
     helpful: bool
 
     model_config = example(query_id=examples.QUERY_ID, article_id='acc-password-reset', anchor='', helpful=True)
+    _text = field_validator("query_id", "article_id", "anchor", mode="before")(no_surrogates)
 
 
 class FeedbackAccepted(BaseModel):
-    status: Literal["recorded", "duplicate"] = Field(
-        ..., description="`duplicate`: the same event was already received (a retry); stored once"
+    status: Literal["recorded", "duplicate", "pending"] = Field(
+        ..., description="`duplicate`: the same event was already received (a retry); stored once. `pending`: "
+        "the query was answered by another worker or replica; the event is checked against what it showed "
+        "within a few seconds and stored only if it matches"
     )
 
     model_config = example(status='recorded')
@@ -181,6 +200,7 @@ class PhrasingRequest(BaseModel):
     lang: Lang | None = Field(None, description="Language version of the article (default: its first)")
 
     _question = field_validator("question")(_check_question)
+    _text = field_validator("article_id", mode="before")(no_surrogates)
 
     model_config = example(question='Ich komme nicht mehr in mein Konto', article_id='acc-password-reset', lang='de')
 

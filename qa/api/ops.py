@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from ..events.recorder import Recorder
+from .recording import get_recorder
 from .service import DRAINING, Service, get_service
 
 router = APIRouter(tags=["ops"])
@@ -18,10 +20,13 @@ def healthz() -> dict:
 
 
 @router.get("/readyz")
-def readyz(service: Annotated[Service, Depends(get_service)]):
+def readyz(service: Annotated[Service, Depends(get_service)],
+           recorder: Annotated[Recorder | None, Depends(get_recorder)]):
     """200 "ready"; 200 "degraded" (serving an older intact build than the current
-    one: still answering, so a balancer must keep routing to it); 503 "draining"
-    (shutting down) or "not ready" (no intact build)."""
+    one, or a `CURRENT` that cannot be read: still answering, so a balancer must keep
+    routing to it); 503 "draining" (shutting down) or "not ready" (no intact build).
+    `store`: the event store, "ok" or "degraded" with the reason (a store fault never
+    stops answering, so it does not change `status`), or "off"."""
     if DRAINING.is_set():
         return JSONResponse(status_code=503, content={"status": "draining", "detail": "shutting down"})
     if service.searcher is None:
@@ -31,4 +36,5 @@ def readyz(service: Annotated[Service, Depends(get_service)]):
     body = {"status": "degraded" if service.degraded else "ready", "build": service.build}
     if service.degraded:
         body["reason"] = service.degraded
+    body["store"] = recorder.store.health() if recorder is not None else {"status": "off"}
     return dict(body, index={k: m.get(k) for k in keys})

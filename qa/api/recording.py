@@ -1,6 +1,6 @@
 """The event recorder as a dependency, and the one event an answer produces.
 
-The recorder (qa/events.py) lives beside the answering path: `record_ask` only
+The recorder (qa/events/recorder.py) lives beside the answering path: `record_ask` only
 puts an event on a bounded queue; a failing or slow store never reaches the answer.
 """
 
@@ -10,6 +10,7 @@ import logging
 import time
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 
@@ -57,6 +58,13 @@ async def require_recorder(recorder: Annotated[Recorder | None, Depends(get_reco
     return recorder
 
 
+def source_from_referer(referer: str | None) -> str:
+    """Who asked, when the request does not say: the agent console and /docs by the
+    page that sent it (same-origin requests carry their page's path), else an API client."""
+    path = urlsplit(referer or "").path.rstrip("/")
+    return {"/agent": "agent", "/docs": "docs"}.get(path, "api")
+
+
 def record_ask(recorder: Recorder | None, query_id: str, req: AskRequest, result: SearchResult,
                searcher: Searcher, took_ms: float) -> None:
     metrics.ANSWERS.labels("yes" if result.answered else "no").inc()
@@ -76,6 +84,8 @@ def record_ask(recorder: Recorder | None, query_id: str, req: AskRequest, result
         score=round(float(top.score), 4) if top else None,
         latency_ms=took_ms,
         index_build=searcher.index.manifest.get("build_time"),
+        source=req.source or "api",
+        shown=tuple((h.article.id, h.section.anchor) for h in result.hits),
     ), session=req.session)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import faiss
 from fastapi import Depends, HTTPException, Request
 
-from ..artifact import CURRENT, current_build, load_build, load_newest_intact
+from ..artifact import CURRENT, load_newest_intact
 from ..config import Settings
 from ..encoder import Encoder
 from ..errors import IndexLoadError
@@ -38,10 +38,12 @@ class Service:
         self._lock = threading.Lock()
 
     def _pointer(self) -> str | None:
+        """`CURRENT` as text for change detection and messages, whatever bytes it holds."""
         try:
-            return (Path(self.settings.index_dir) / CURRENT).read_text().strip()
+            raw = (Path(self.settings.index_dir) / CURRENT).read_bytes()
         except OSError:
             return None
+        return raw.decode("utf-8", "backslashreplace").strip()[:120]
 
     def load(self) -> None:
         s = self.settings
@@ -54,13 +56,9 @@ class Service:
         pointer = self._pointer()
         model = self.encoder.identity if self.encoder else None
         try:
-            if self.searcher is None:
-                # Start-up: a bad current build falls back to the newest intact one kept.
-                index, folder, refused = load_newest_intact(s.index_dir, model=model)
-            else:
-                # Running: a bad new build is refused, the served one stays.
-                folder = current_build(s.index_dir)
-                index, refused = load_build(folder, model=model), []
+            # A bad CURRENT or build falls back to the newest intact build, at start-up and
+            # while running; when that is the build being served, it just keeps serving.
+            index, folder, refused = load_newest_intact(s.index_dir, model=model, serving=self.build)
         except IndexLoadError as e:
             with self._lock:
                 self.pointer = pointer
@@ -70,6 +68,12 @@ class Service:
                     self.degraded = f"the current build {pointer} was refused: {e}; serving {self.build}"
             if self.searcher is not None:
                 log.error("new index not loaded, still serving the previous one: %s", e)
+            return
+        if index is None:  # the build being served is still the newest intact one
+            with self._lock:
+                self.pointer = pointer
+                self.degraded = f"the current build {pointer} was refused: {refused[0]}; serving {self.build}"
+            log.error("new index not loaded, still serving %s: %s", self.build, "; ".join(refused))
             return
         searcher = Searcher(
             index,

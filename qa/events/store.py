@@ -8,12 +8,20 @@ transaction under a lock, so replicas starting together migrate once.
 Connections are per thread (the writer thread has its own; readers in the request
 threadpool have theirs). A failed operation drops the thread's connection, so the
 next one reconnects: a store that was down comes back by itself.
+
+Nothing it accepted is lost to one bad row: every text is made safe for both back
+ends first (`safe_text`: no NUL, which PostgreSQL refuses, no lone surrogates, which
+neither can encode), and when a batch still fails on its data, its rows are written
+one by one and only those that really fail are counted (`write` returns how many).
+SQLite's file handling (rollback journal, no mmap, a deleted or replaced file
+noticed and reopened) is in `sqlite.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sqlite3
+import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +62,17 @@ MIGRATIONS: list[list[str]] = [
     ],
     # 2: the insights' "not helpful" and gaps queries filter on kind first
     ["CREATE INDEX feedback_kind ON feedback (kind, helpful, ts)"],
+    # 3: where a question came from (widget, agent, api, docs), and the results it showed
+    # as a JSON list of [article_id, anchor] in rank order, so feedback can be checked
+    # against what the member saw
+    [
+        "ALTER TABLE queries ADD COLUMN source TEXT NOT NULL DEFAULT 'api'",
+        "ALTER TABLE queries ADD COLUMN shown TEXT",
+    ],
 ]
+# Sources that count as members' questions in insights and gaps unless asked otherwise.
+MEMBER_SOURCES = ("widget", "api")
+SOURCES = ("widget", "api", "agent", "docs")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -73,6 +91,8 @@ class QueryEvent:
     latency_ms: float
     index_build: str | None
     session: str | None = None  # widget's typing session: not stored, only used to merge prefixes
+    source: str = "api"  # widget, agent, api or docs
+    shown: tuple[tuple[str, str], ...] = ()  # (article_id, anchor) of each result, in rank order
 
 
 @dataclass
@@ -84,6 +104,30 @@ class FeedbackEvent:
     position: int | None
     helpful: bool | None
     ts: float
+    verify: bool = False  # the query was answered elsewhere: the writer checks it against the store
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.query_id, self.kind, self.article_id, self.anchor)
+
+
+UNSAFE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def safe_text(value):
+    """A string both back ends store as it is: without NUL (PostgreSQL's text cannot
+    hold it) and lone surrogates (not encodable as UTF-8). Other values pass."""
+    return UNSAFE.sub("", value) if isinstance(value, str) else value
+
+
+def _safe(row: tuple) -> tuple:
+    return tuple(safe_text(v) for v in row)
+
+
+def row_level(e: BaseException) -> bool:
+    """An error caused by the data of a row (not by the store being away)."""
+    names = {c.__name__ for c in type(e).__mro__}
+    return bool(names & {"DataError", "IntegrityError"}) or isinstance(e, (UnicodeError, ValueError))
 
 
 def normalize(text: str) -> str:
@@ -120,6 +164,7 @@ class EventStore:
     def __init__(self) -> None:
         self._local = threading.local()
         self._migrated = False
+        self.last_error: str | None = None  # of the last operation, None when it succeeded
 
     # -- connections -------------------------------------------------------------------
     def _connect(self):
@@ -155,6 +200,7 @@ class EventStore:
             try:
                 result = fn(cur)
                 conn.commit()
+                self.last_error = None
                 return result
             except BaseException:
                 conn.rollback()
@@ -163,7 +209,21 @@ class EventStore:
                 cur.close()
         except Exception as e:
             self._drop()
-            raise StoreError(f"{type(e).__name__}: {e}") from e
+            self.last_error = f"{type(e).__name__}: {e}"
+            self._failed(e)
+            err = StoreError(f"{type(e).__name__}: {e}")
+            err.row_level = row_level(e)  # type: ignore[attr-defined]
+            raise err from e
+
+    def _failed(self, e: Exception) -> None:
+        """Hook for a back end to react to a failure (SQLite: a corrupt file)."""
+
+    def health(self) -> dict:
+        """{"status": "ok"}, or {"status": "degraded", "reason": …} while the last
+        operation failed (SQLite adds the file incidents of sqlite.py)."""
+        if self.last_error:
+            return {"status": "degraded", "reason": f"the last operation failed: {self.last_error[:300]}"}
+        return {"status": "ok"}
 
     def _migrate(self, conn) -> None:
         cur = conn.cursor()
@@ -195,43 +255,62 @@ class EventStore:
         self._drop()
 
     # -- writing -----------------------------------------------------------------------
-    def write(self, queries: list[QueryEvent], feedback: list[FeedbackEvent]) -> None:
-        q_rows = [
-            (e.id, e.ts, int(e.ts // 86400), e.text, normalize(e.text), e.lang, e.country, e.category,
-             int(e.answered), e.top_article, e.top_anchor, e.score, e.latency_ms, e.index_build)
+    @staticmethod
+    def _rows(queries: list[QueryEvent], feedback: list[FeedbackEvent]) -> tuple[list, list, list]:
+        q_rows = [_safe((
+            e.id, e.ts, int(e.ts // 86400), e.text, normalize(e.text), e.lang, e.country, e.category,
+            int(e.answered), e.top_article, e.top_anchor, e.score, e.latency_ms, e.index_build, e.source,
+            json.dumps([list(s) for s in e.shown], ensure_ascii=False)))
             for e in queries
         ]
-        opened = [
-            (f.query_id, f.kind, f.article_id, f.anchor, f.position, None, f.ts) for f in feedback if f.kind == "opened"
-        ]
-        votes = [(f.query_id, f.kind, f.article_id, f.anchor, f.position, int(bool(f.helpful)), f.ts)
+        opened = [_safe((f.query_id, f.kind, f.article_id, f.anchor, f.position, None, f.ts))
+                  for f in feedback if f.kind == "opened"]
+        votes = [_safe((f.query_id, f.kind, f.article_id, f.anchor, f.position, int(bool(f.helpful)), f.ts))
                  for f in feedback if f.kind == "helpful"]
+        return q_rows, opened, votes
 
-        def go(cur):
-            for chunk in _chunks(q_rows):
-                cur.execute(self._sql(
-                    "INSERT INTO queries (id, ts, day, text, norm, lang, country, category, answered, top_article,"
-                    " top_anchor, score, latency_ms, index_build) VALUES " + _values(14, len(chunk)) +
-                    " ON CONFLICT (id) DO NOTHING"), [v for row in chunk for v in row])
-            insert = "INSERT INTO feedback (query_id, kind, article_id, anchor, position, helpful, ts) VALUES "
-            key = " ON CONFLICT (query_id, kind, article_id, anchor) "
-            for chunk in _chunks(_last_per_key(opened)):
-                cur.execute(
-                    self._sql(insert + _values(7, len(chunk)) + key + "DO NOTHING"), [v for r in chunk for v in r]
-                )
-            for chunk in _chunks(_last_per_key(votes)):
-                # A changed vote replaces the earlier one: the member's last word counts.
-                cur.execute(
-                    self._sql(
-                        insert
-                        + _values(7, len(chunk))
-                        + key
-                        + "DO UPDATE SET helpful = excluded.helpful, ts = excluded.ts"
-                    ),
-                    [v for r in chunk for v in r],
-                )
+    def _insert(self, cur, q_rows: list, opened: list, votes: list) -> None:
+        for chunk in _chunks(q_rows):
+            cur.execute(self._sql(
+                "INSERT INTO queries (id, ts, day, text, norm, lang, country, category, answered, top_article,"
+                " top_anchor, score, latency_ms, index_build, source, shown) VALUES " + _values(16, len(chunk)) +
+                " ON CONFLICT (id) DO NOTHING"), [v for row in chunk for v in row])
+        insert = "INSERT INTO feedback (query_id, kind, article_id, anchor, position, helpful, ts) VALUES "
+        key = " ON CONFLICT (query_id, kind, article_id, anchor) "
+        for chunk in _chunks(_last_per_key(opened)):
+            cur.execute(
+                self._sql(insert + _values(7, len(chunk)) + key + "DO NOTHING"), [v for r in chunk for v in r]
+            )
+        for chunk in _chunks(_last_per_key(votes)):
+            # A changed vote replaces the earlier one: the member's last word counts.
+            cur.execute(
+                self._sql(
+                    insert + _values(7, len(chunk)) + key + "DO UPDATE SET helpful = excluded.helpful, ts = excluded.ts"
+                ),
+                [v for r in chunk for v in r],
+            )
 
-        self._run(go)
+    def write(self, queries: list[QueryEvent], feedback: list[FeedbackEvent]) -> int:
+        """Write a batch in one transaction; returns how many rows were rejected. When the
+        batch fails on its data (not on the store), each row is tried alone, so one bad
+        row never takes the others with it. Raises StoreError when the store fails."""
+        q_rows, opened, votes = self._rows(queries, feedback)
+        try:
+            self._run(lambda cur: self._insert(cur, q_rows, opened, votes))
+            return 0
+        except StoreError as e:
+            if not getattr(e, "row_level", False):
+                raise
+        rejected = 0
+        singles = [([r], [], []) for r in q_rows] + [([], [r], []) for r in opened] + [([], [], [r]) for r in votes]
+        for q, o, v in singles:
+            try:
+                self._run(lambda cur, q=q, o=o, v=v: self._insert(cur, q, o, v))
+            except StoreError as e:
+                if not getattr(e, "row_level", False):
+                    raise  # the store went away meanwhile: the caller counts the rest
+                rejected += 1
+        return rejected
 
     def delete_before(self, cutoff: float) -> int:
         """Retention: drop questions older than `cutoff` and all feedback on them."""
@@ -256,27 +335,28 @@ class EventStore:
     def has_query(self, query_id: str) -> bool:
         return bool(self.query("SELECT 1 FROM queries WHERE id = ?", (query_id,)))
 
+    def shown(self, query_ids: list[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+        """The results each stored query showed, for the ids that are stored."""
+        out: dict[str, tuple[tuple[str, str], ...]] = {}
+        for i in range(0, len(query_ids), CHUNK):
+            chunk = query_ids[i:i + CHUNK]
+            rows = self.query(f"SELECT id, shown FROM queries WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+            for qid, shown in rows:
+                out[qid] = tuple((a, b) for a, b in json.loads(shown or "[]"))
+        return out
+
+    def votes(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple, bool | None]:
+        """The stored feedback for each (query_id, kind, article_id, anchor) that exists:
+        the vote (helpful) or None (opened)."""
+        out: dict[tuple, bool | None] = {}
+        for qid in {k[0] for k in keys}:
+            for kind, article, anchor, helpful in self.query(
+                    "SELECT kind, article_id, anchor, helpful FROM feedback WHERE query_id = ?", (qid,)):
+                out[(qid, kind, article, anchor)] = None if helpful is None else bool(helpful)
+        return out
+
     def schema_version(self) -> int:
         return self.query("SELECT version FROM schema_version")[0][0]
-
-
-class SQLiteStore(EventStore):
-    def __init__(self, path: Path | str):
-        super().__init__()
-        self.path = Path(path)
-        self.describe = f"sqlite:{self.path}"
-
-    def _connect(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level="DEFERRED", check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        return conn
-
-    def _lock_migrations(self, cur) -> None:
-        cur.connection.commit()
-        cur.execute("BEGIN IMMEDIATE")  # one writer at a time: workers sharing the file migrate once
 
 
 class PostgresStore(EventStore):
@@ -309,3 +389,6 @@ def open_store(database_url: str | None, data_dir: Path) -> EventStore:
             f"HELPDESK_QA_DATABASE_URL: unsupported URL (use postgresql://… or sqlite:///path): {database_url[:40]}"
         )
     return SQLiteStore(Path(data_dir) / "events.sqlite3")
+
+
+from .sqlite import SQLiteStore  # noqa: E402  (it builds on EventStore above)

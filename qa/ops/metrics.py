@@ -41,6 +41,20 @@ for _answered in ("yes", "no"):
     ANSWERS.labels(_answered)
 for _kind, _helpful in (("opened", ""), ("helpful", "yes"), ("helpful", "no")):
     FEEDBACK.labels(_kind, _helpful)
+FEEDBACK_CHANGED = Counter("qa_feedback_changed_total", "Votes that replaced an earlier vote on the same section")
+FEEDBACK_REJECTED = Counter(
+    "qa_feedback_rejected_total", "Feedback not stored: unknown query, or a section or position it did not show",
+    ["reason"],
+)
+STORE_INCIDENTS = Counter(
+    "qa_event_store_incidents_total", "Event store file incidents: deleted, replaced, emptied, corrupt", ["kind"]
+)
+STORE_DEGRADED = Gauge(
+    "qa_event_store_degraded", "1 while the event store is degraded (see /readyz's store field)",
+    multiprocess_mode="livemax",
+)
+for _reason in ("unknown_query", "not_shown", "wrong_position"):
+    FEEDBACK_REJECTED.labels(_reason)
 QUEUE_DEPTH = Gauge("qa_event_queue_depth", "Events waiting for the writer", multiprocess_mode="livesum")
 
 
