@@ -19,7 +19,7 @@ from pathlib import Path
 from ..corpus import MAX_QUESTIONS, QUESTION_LENGTH, Article
 from ..search import Searcher
 from .insights import UNANSWERED_CANDIDATES, Embed, _src, group_by_meaning
-from .redact import PLACEHOLDERS, redact
+from .redact import redact, suspicious
 from .store import MEMBER_SOURCES, EventStore
 
 NEAREST = 3
@@ -27,10 +27,11 @@ NEAREST = 3
 
 def usable(question: str) -> str | None:
     """The phrasing as the corpus would accept it, or None: whitespace collapsed,
-    3-200 characters, and nothing redacted in it (a placeholder is no phrasing)."""
+    3-200 characters, nothing redacted in it (a placeholder is no phrasing) and no
+    long number (an ID redaction did not recognise must not reach a public article)."""
     text = " ".join(question.split())
     low, high = QUESTION_LENGTH
-    if not low <= len(text) <= high or any(p in text for p in PLACEHOLDERS):
+    if not low <= len(text) <= high or suspicious(text):
         return None
     return text
 

@@ -1,14 +1,18 @@
 """Redaction of personal data in members' questions, before anything is stored or logged.
 
-`redact(text)` replaces each piece of personal data with a typed placeholder:
+`redact(text)` first normalises the text (`qa.text.normalize`: NFKC, no zero-width or
+control characters, look-alike letters folded), so a zero-width space or a full-width
+digit cannot hide a number, then replaces each piece of personal data with a typed placeholder:
 `[email]`, `[iban]`, `[card]`, `[phone]`, `[passport]`, `[inn]` (Russian INN,
 Kazakh IIN), `[steuer-id]` and `[member-id]` (8 digits). Pure functions, no state.
 
 Numbers are found as runs of digits with the separators people type (spaces,
-dashes, slashes, brackets, a leading +) and then classified by length, prefix,
-grouping and check digits (Luhn for cards, mod 97 for IBANs, the official check
+dashes, slashes, brackets, a leading +), also when glued to a word ("ID48151624",
+"Nr.48151625", "ID_48151633", "tel.+4930123456"), and then classified by length, prefix,
+grouping (4+4 digits is a member ID: "4815 1626", "4815-1626") and check digits (Luhn for cards, mod 97 for IBANs, the official check
 digits of INN, IIN and Steuer-ID). A run that is none of these is split at spaces
-and each part is tried alone, so "ID 12345678 2 Stück" still loses the ID.
+and each part is tried alone, so "ID 12345678 2 Stück" still loses the ID. IBANs
+and cards may be grouped with spaces, dashes or dots ("DE89-3704-…", "4111.1111.…").
 Dates (12.03.2024, 2024-03-12), amounts (1 000 руб, 10 EUR, 1.299,00 €),
 postcodes and "PV 300" have too few digits or the wrong separators and stay.
 """
@@ -17,12 +21,24 @@ from __future__ import annotations
 
 import re
 
+from ..text import normalize
+
 PLACEHOLDERS = ("[email]", "[iban]", "[card]", "[phone]", "[passport]", "[inn]", "[steuer-id]", "[member-id]")
 
 EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+", re.UNICODE)
-IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
+# Country code, check digits, then groups of 4 separated by nothing, spaces, dashes or dots;
+# may be glued to the word before it ("IBAN:DE89…", "iban_DE89…").
+IBAN = re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}(?:[ .\-]?[A-Z0-9]{4}){2,7}(?:[ .\-]?[A-Z0-9]{1,3})?(?![A-Z0-9])",
+                  re.IGNORECASE)
+# 16-19 digit cards grouped by dots (a dot elsewhere is a date, a price or a version).
+DOTTED_CARD = re.compile(r"(?<![\d.])\d{4}(?:\.\d{4}){3}(?:\.\d{1,3})?(?![\d]|\.\d)")
 # A digit run: optional + or (, digits, and between digits the separators people type.
-NUMBER = re.compile(r"(?<![\w.,])(?:\+|\(\+?)?\d(?:[\d]|[ \-/()](?=[\d(\s])|\s(?=\d))*\d\)?(?![\w]|[.,]\d)")
+# It may follow a letter, "_" or "." ("ID48151624", "Nr.48151625"), but not a digit and
+# separator (the "299" of "1.299,00") and must not run into more digits.
+NUMBER = re.compile(
+    r"(?<!\d)(?<!\d[.,])(?:\+|\(\+?)?\d(?:[\d]|[ \-/()](?=[\d(\s])|\s(?=\d))*\d\)?(?![\d]|[.,]\d)"
+)
+GROUPED_ID = re.compile(r"\d{4}[ \-]\d{4}")  # a member ID written in two halves
 PASSPORT_WORDS = re.compile(r"паспорт|passport|reisepass|серия|serie", re.IGNORECASE)
 INN_WORDS = re.compile(r"инн|иин|inn|iin|бин", re.IGNORECASE)
 STEUER_WORDS = re.compile(r"steuer|idnr|tax\s*id|identifikationsnummer", re.IGNORECASE)
@@ -39,7 +55,7 @@ def luhn_ok(digits: str) -> bool:
 
 
 def iban_ok(candidate: str) -> bool:
-    s = candidate.replace(" ", "").upper()
+    s = re.sub(r"[ .\-]", "", candidate).upper()
     if not 15 <= len(s) <= 34:
         return False
     rearranged = s[4:] + s[:4]
@@ -107,7 +123,7 @@ def classify_number(run: str, before: str = "") -> str | None:
         return "[phone]"  # RU mobile without the country prefix: 916 123 45 67
     if n in (10, 12) and (inn_ok(digits) or iin_ok(digits)):
         return "[inn]"
-    if n == 8 and not grouped:
+    if n == 8 and (not grouped or GROUPED_ID.fullmatch(run.strip())):
         return "[member-id]"
     return None
 
@@ -142,8 +158,8 @@ def _iban(m: re.Match) -> str:
     while candidate:
         if iban_ok(candidate):
             return "[iban]" + m.group(0)[len(candidate):]
-        candidate = re.sub(r" ?[A-Z0-9]{1,4}$", "", candidate, flags=re.IGNORECASE)
-        if len(candidate.replace(" ", "")) < 15:
+        candidate = re.sub(r"[ .\-]?[A-Z0-9]{1,4}$", "", candidate, flags=re.IGNORECASE)
+        if len(re.sub(r"[ .\-]", "", candidate)) < 15:
             break
     return m.group(0)
 
@@ -152,15 +168,31 @@ def _redact_ibans(text: str) -> str:
     return IBAN.sub(_iban, text)
 
 
+def _dotted_card(m: re.Match) -> str:
+    return "[card]" if luhn_ok(m.group(0).replace(".", "")) else m.group(0)
+
+
 def redact(text: str) -> str:
-    """`text` with every e-mail, IBAN, card, phone, passport, INN/IIN, Steuer-ID and
-    member ID replaced by its typed placeholder."""
+    """`text`, normalised, with every e-mail, IBAN, card, phone, passport, INN/IIN,
+    Steuer-ID and member ID replaced by its typed placeholder."""
     if not text:
         return text
+    text = normalize(text)
     text = EMAIL.sub("[email]", text)
     text = _redact_ibans(text)
+    text = DOTTED_CARD.sub(_dotted_card, text)
     return _redact_numbers(text)
 
 
+# Six or more digits in a row, with at most single separators between them: not
+# personal data by any rule above, but nothing a public phrasing should carry either.
+SUSPICIOUS_NUMBER = re.compile(r"\d(?:[\s\-./]?\d){5,}")
+
+
 def has_personal_data(text: str) -> bool:
-    return redact(text) != text
+    return redact(text) != normalize(text)
+
+
+def suspicious(text: str) -> bool:
+    """A redaction placeholder or a long number in it: never a usable phrasing."""
+    return any(p in text for p in PLACEHOLDERS) or bool(SUSPICIOUS_NUMBER.search(text))

@@ -1,20 +1,44 @@
 """Access logs without questions: uvicorn logs the full request line, and a
 `GET /v1/ask?q=…` carries the member's question (with any ID, phone or e-mail in
-it). This filter replaces the value of `q` in every logged path before it is
-written; the other parameters (lang, country, limit) stay for debugging."""
+it). This filter rewrites every logged path from its *parsed* query: a parameter
+is kept only when its (decoded) name is one of the few that never carry text and
+its value is one of that name's plain values (`lang=de`, `limit=5`); every other
+parameter, under whatever spelling (`q=`, `%71=`, `Q=`, repeated, unknown), is
+logged as `name=[removed]` with the name itself kept only when it is a known one."""
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import parse_qsl, unquote
 
-QUESTION_PARAM = re.compile(r"(?<=[?&])(q|question)=[^&#\s]*", re.IGNORECASE)
+# Parameter -> the values that may be logged as they are.
+SAFE_VALUES = {
+    "lang": re.compile(r"ru|de|en"),
+    "fallback_lang": re.compile(r"ru|de|en"),
+    "country": re.compile(r"[A-Za-z]{2}"),
+    "limit": re.compile(r"\d{1,2}"),
+    "category": re.compile(r"[a-z]{1,20}"),
+    "since": re.compile(r"\d{1,4}[mhdw]"),
+    "source": re.compile(r"[a-z,]{1,30}"),
+    "v": re.compile(r"[0-9a-f]{1,16}"),
+}
 
 
 def scrub_path(path: str) -> str:
     if "?" not in path:
         return path
-    return QUESTION_PARAM.sub(lambda m: m.group(1) + "=[removed]", path)
+    route, _, query = path.partition("?")
+    query = query.split("#", 1)[0]
+    kept = []
+    for name, value in parse_qsl(query, keep_blank_values=True, separator="&"):
+        name = unquote(name).strip().lower()
+        pattern = SAFE_VALUES.get(name)
+        if pattern is not None and pattern.fullmatch(value):
+            kept.append(f"{name}={value}")
+        else:
+            kept.append(f"{name if name in SAFE_VALUES or name in ('q', 'question') else '-'}=[removed]")
+    return route + "?" + "&".join(kept) if kept else route + "?[removed]"
 
 
 class QuestionFilter(logging.Filter):
