@@ -8,11 +8,12 @@ Kazakh IIN), `[steuer-id]` and `[member-id]` (8 digits). Pure functions, no stat
 
 Numbers are found as runs of digits with the separators people type (spaces,
 dashes, slashes, brackets, a leading +), also when glued to a word ("ID48151624",
-"Nr.48151625", "ID_48151633", "tel.+4930123456"), and then classified by length, prefix,
-grouping (4+4 digits is a member ID: "4815 1626", "4815-1626") and check digits (Luhn for cards, mod 97 for IBANs, the official check
-digits of INN, IIN and Steuer-ID). A run that is none of these is split at spaces
-and each part is tried alone, so "ID 12345678 2 Stück" still loses the ID. IBANs
-and cards may be grouped with spaces, dashes or dots ("DE89-3704-…", "4111.1111.…").
+"Nr.48151625", "ID_48151633", "tel.+4930123456"), and then classified by length,
+prefix, grouping (4+4 digits is a member ID: "4815 1626", "4815-1626") and check
+digits (Luhn for cards, mod 97 for IBANs, the official check digits of INN, IIN
+and Steuer-ID). A run that is none of these is split at spaces and each part is
+tried alone, so "ID 12345678 2 Stück" still loses the ID. IBANs and cards may be
+grouped with spaces, dashes or dots ("DE89-3704-…", "4111.1111.…").
 Dates (12.03.2024, 2024-03-12), amounts (1 000 руб, 10 EUR, 1.299,00 €),
 postcodes and "PV 300" have too few digits or the wrong separators and stay.
 """

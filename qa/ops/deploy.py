@@ -14,7 +14,10 @@ talks HTTP to them):
 - SIGUSR1 / SIGUSR2: add a replica on the next port (joins once ready) / remove
   the last one; both rewrite the upstream and reload nginx;
 - SIGTERM / Ctrl-C: nginx stops first (graceful: finishes in-flight requests),
-  then the replicas; everything is gone when the command returns.
+  then the replicas; everything is gone when the command returns;
+- nginx's error log goes to its stderr, a pipe read here: every query string and
+  request path is cut before a line reaches run/logs/error.log (nginx cannot
+  reformat its error lines, and a `limit_req` line quotes the raw request line).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,7 +44,40 @@ from ..errors import MissingDependency, StartupError
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 FAIL_TIMEOUT = 2.0  # seconds nginx skips a replica after a failed attempt
+# Who may reach /metrics, /docs and /openapi.json through nginx: addresses or CIDR
+# networks, separated by spaces or commas. Everyone else gets 403.
+OPS_NETWORKS_ENV = "HELPDESK_QA_OPS_NETWORKS"
+DEFAULT_OPS_NETWORKS = "127.0.0.1 ::1"
 log = logging.getLogger("qa.deploy")
+
+# In an nginx error line: a quoted request line or URL, or any query string.
+_QUOTED_REQUEST = re.compile(r'(request|referrer|upstream): "([A-Z]+ )?([^"?\s]*)[^"]*"')
+_QUERY = re.compile(r"\?[^\s\",]*")
+_NETWORK = re.compile(r"[0-9A-Fa-f:.]+(/\d{1,3})?|unix:")
+
+
+def scrub_error_line(line: str) -> str:
+    """An nginx error-log line without what a member typed: quoted request lines keep
+    the method and the path's first segments only, and every query string goes."""
+    def request(m: re.Match) -> str:
+        path = m.group(3)
+        if path.startswith("/v1/articles/"):
+            path = "/v1/articles/{id}"
+        elif not path.startswith("http"):
+            path = "/".join(path.split("/")[:3])
+        return f'{m.group(1)}: "{m.group(2) or ""}{path}"'
+
+    return _QUERY.sub("?[removed]", _QUOTED_REQUEST.sub(request, line))
+
+
+def ops_allow_rules(networks: str | None = None) -> str:
+    """nginx `allow …; deny all;` for the operators' networks (HELPDESK_QA_OPS_NETWORKS)."""
+    text = networks if networks is not None else os.environ.get(OPS_NETWORKS_ENV, DEFAULT_OPS_NETWORKS)
+    entries = [n for n in re.split(r"[\s,]+", text) if n]
+    bad = [n for n in entries if not _NETWORK.fullmatch(n)]
+    if bad:
+        raise StartupError(f"{OPS_NETWORKS_ENV}: not an address or network: {', '.join(bad)}")
+    return "\n".join([f"            allow {n};" for n in entries] + ["            deny all;"])
 
 
 def find_nginx() -> str | None:
@@ -55,7 +92,7 @@ def inline_script_hashes() -> list[str]:
     from ..api.pages import PAGES, page_html
 
     hashes = []
-    for name in PAGES.values():
+    for name in [*PAGES.values(), "insights.html"]:
         for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", page_html(name), re.S):
             if "src=" not in attrs:
                 hashes.append("'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'")
@@ -102,6 +139,7 @@ def render_nginx(listen: int | str, ports: list[int], down: set[int] = frozenset
         "rate": f"{int(rate)}r/s" if rate >= 1 and rate == int(rate) else f"{max(1, round(rate * 60))}r/m",
         "burst": str(burst),
         "csp": content_security_policy(),
+        "ops_allow": ops_allow_rules(),
     }
     text = (template or TEMPLATE).read_text(encoding="utf-8")
     for key, value in values.items():
@@ -208,20 +246,30 @@ class Deployment:
         path = self.run_dir / "nginx.conf"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text, encoding="utf-8")
-        check = subprocess.run([self.nginx_bin, "-t", "-q", "-p", f"{self.run_dir}/", "-e", "logs/error.log",
+        check = subprocess.run([self.nginx_bin, "-t", "-q", "-p", f"{self.run_dir}/", "-e", "stderr",
                                 "-c", str(tmp)], capture_output=True, text=True)
         if check.returncode != 0:
-            raise StartupError(f"nginx rejects the rendered configuration {tmp}: {check.stderr.strip()}")
+            raise StartupError(f"nginx rejects the rendered configuration {tmp}: "
+                               f"{scrub_error_line(check.stderr.strip())}")
         os.replace(tmp, path)
         return path
 
+    def _copy_error_log(self, stream) -> None:
+        """nginx's stderr (its error log) into run/logs/error.log, line by line, scrubbed."""
+        with open(self.run_dir / "logs" / "error.log", "a", encoding="utf-8") as out:
+            for raw in iter(stream.readline, b""):
+                out.write(scrub_error_line(raw.decode("utf-8", "replace").rstrip("\n")) + "\n")
+                out.flush()
+        stream.close()
+
     def start_nginx(self) -> None:
         config = self.write_config()
-        with open(self.run_dir / "logs" / "nginx.stderr", "a") as stderr:
-            self.nginx = subprocess.Popen(
-                [self.nginx_bin, "-p", f"{self.run_dir}/", "-e", "logs/error.log", "-c", str(config)],
-                stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=_die_with_parent,
-            )
+        self.nginx = subprocess.Popen(
+            [self.nginx_bin, "-p", f"{self.run_dir}/", "-e", "stderr", "-c", str(config)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+        )
+        threading.Thread(target=self._copy_error_log, args=(self.nginx.stderr,), name="nginx-error-log",
+                         daemon=True).start()
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.nginx.poll() is not None:

@@ -264,10 +264,14 @@
     return Array.prototype.map.call(b, function (x) { return (x < 16 ? "0" : "") + x.toString(16); }).join("");
   }
 
+  // By POST: a question in a URL would end up in every proxy's and server's access log.
   function ask(params, signal) {
-    var qs = Object.keys(params).filter(function (k) { return params[k]; })
-      .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
-    return fetch(api + "/v1/ask?" + qs, { signal: signal }).then(function (r) {
+    var body = {};
+    Object.keys(params).filter(function (k) { return params[k]; }).forEach(function (k) {
+      body[k === "q" ? "question" : k] = k === "limit" ? parseInt(params[k], 10) : params[k];
+    });
+    return fetch(api + "/v1/ask", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body), signal: signal }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body && body.detail ? body.detail : "HTTP " + r.status);
         return body;
@@ -544,7 +548,7 @@
     status.textContent = T.searching;
     // The question's language is detected (a member on the German page may ask in Russian);
     // the page's language only decides when it cannot be ("IBAN", "PV").
-    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, category: category, limit: "5", session: session },
+    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, category: category, limit: "5", session: session, source: "widget" },
         controller && controller.signal)
       .then(function (body) { if (mine === latest) show(body); })
       .catch(function (e) {
