@@ -144,7 +144,7 @@ def test_the_recorder_redacts_before_storing_and_merges_typed_prefixes(store, mo
             recorder.record_query(e, session=session)
         other = query("Passwort vergessen, Tel. 0171 1234567")
         recorder.record_query(other)  # no session: stored as it comes
-        assert recorder.knows(events[0].id)  # issued here: known before it is written
+        assert recorder.issued(events[0].id)  # issued here: known before it is written
         assert wait_for(lambda: store.has_query(events[-1].id))
         texts = sorted(t for (t,) in store.query("SELECT text FROM queries"))
         assert texts == ["Passwort vergessen, Tel. [phone]", "wo ist mein Paket [member-id]"]
@@ -194,7 +194,7 @@ def test_a_store_that_is_down_is_counted_and_comes_back(tmp_path):
         assert wait_for(lambda: recorder.dropped >= 5, 10)
         assert recorder.last_error and "connect" in recorder.last_error.lower()
         with pytest.raises(StoreError):
-            recorder.knows(uuid.uuid4().hex)
+            store.has_query(uuid.uuid4().hex)
     finally:
         stopper = threading.Thread(target=recorder.stop)
         stopper.start()

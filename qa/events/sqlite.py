@@ -82,7 +82,8 @@ class SQLiteStore(EventStore):
         message = str(e)
         if isinstance(e, sqlite3.OperationalError) and "no such table" in message:
             self._migrated = False  # the tables are gone (a truncated file): create them again
-            self._note("emptied", f"{self.path} lost its tables ({message}); the schema is created again")
+            self._recovered = True
+            self._note("emptied", f"{self.path} was emptied (lost its tables: {message}); schema created again")
         elif isinstance(e, sqlite3.DatabaseError) and any(c in message for c in CORRUPT):
             self._move_aside(message)
 
@@ -100,6 +101,7 @@ class SQLiteStore(EventStore):
             self._note("corrupt", f"{self.path} is corrupt ({message}) and could not be moved aside: {err}")
             return
         self._migrated = False
+        self._recovered = True
         self._note("corrupt", f"{self.path} was corrupt ({message}); moved aside to {aside.name}, a new one started")
 
     def health(self) -> dict:

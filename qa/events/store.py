@@ -127,7 +127,7 @@ def _safe(row: tuple) -> tuple:
 def row_level(e: BaseException) -> bool:
     """An error caused by the data of a row (not by the store being away)."""
     names = {c.__name__ for c in type(e).__mro__}
-    return bool(names & {"DataError", "IntegrityError"}) or isinstance(e, (UnicodeError, ValueError))
+    return bool(names & {"DataError", "IntegrityError"}) or isinstance(e, (UnicodeError, ValueError, OverflowError))
 
 
 def normalize(text: str) -> str:
@@ -165,6 +165,7 @@ class EventStore:
         self._local = threading.local()
         self._migrated = False
         self.last_error: str | None = None  # of the last operation, None when it succeeded
+        self._recovered = False  # set by a back end that repaired what made an operation fail
 
     # -- connections -------------------------------------------------------------------
     def _connect(self):
@@ -295,12 +296,16 @@ class EventStore:
         batch fails on its data (not on the store), each row is tried alone, so one bad
         row never takes the others with it. Raises StoreError when the store fails."""
         q_rows, opened, votes = self._rows(queries, feedback)
-        try:
-            self._run(lambda cur: self._insert(cur, q_rows, opened, votes))
-            return 0
-        except StoreError as e:
-            if not getattr(e, "row_level", False):
-                raise
+        for attempt in range(2):
+            try:
+                self._run(lambda cur: self._insert(cur, q_rows, opened, votes))
+                return 0
+            except StoreError as e:
+                if getattr(e, "row_level", False):
+                    break
+                if attempt or not self._recovered:
+                    raise
+                self._recovered = False  # the back end repaired itself (a new file): once more
         rejected = 0
         singles = [([r], [], []) for r in q_rows] + [([], [r], []) for r in opened] + [([], [], [r]) for r in votes]
         for q, o, v in singles:
@@ -380,6 +385,8 @@ class PostgresStore(EventStore):
 def open_store(database_url: str | None, data_dir: Path) -> EventStore:
     """PostgreSQL when a URL is configured, else one SQLite file in the data folder.
     Nothing connects here: the first use does, so a store that is down never stops start-up."""
+    from .sqlite import SQLiteStore
+
     if database_url:
         if database_url.startswith(("postgres://", "postgresql://")) or "host=" in database_url:
             return PostgresStore(database_url)
@@ -391,4 +398,11 @@ def open_store(database_url: str | None, data_dir: Path) -> EventStore:
     return SQLiteStore(Path(data_dir) / "events.sqlite3")
 
 
-from .sqlite import SQLiteStore  # noqa: E402  (it builds on EventStore above)
+
+def __getattr__(name: str):
+    """`store.SQLiteStore` lives in sqlite.py, which builds on EventStore (no import cycle)."""
+    if name == "SQLiteStore":
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore
+    raise AttributeError(name)
