@@ -5,6 +5,13 @@ that the noise of a shared machine hits both alike.
     python scripts/bench_events.py [--index embeddings/] [--seconds 5] [--clients 8] [--rounds 4] [--cached]
 
 Prints req/s and p50/p99 per round and the median of the rounds for each.
+
+    python scripts/bench_events.py --writer [--events 50000] [--rounds 3]
+
+measures the SQLite writer alone instead: events per second in 500-row batches
+(the store's write only; redaction costs ~10 µs per question on top), the store
+as it is (rollback journal, no mmap) against the WAL setting it had before issue
+20, in alternation.
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
+import time
 import urllib.parse
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -20,6 +30,41 @@ from qa.config import get_settings
 from qa.quality import bench
 from qa.quality.evaluate import load_questions
 from qa.quality.sets import DEV_SET
+
+
+def writer_bench(events: int, rounds: int) -> int:
+    from qa.events.redact import redact
+    from qa.events.sqlite import SQLiteStore
+    from qa.events.store import QueryEvent
+
+    class WalStore(SQLiteStore):
+        """The setting before issue 20: WAL, synchronous=NORMAL, SQLite's default mmap."""
+
+        def _connect(self):
+            conn = super()._connect()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+
+    redacted = [redact(q.q) for q in load_questions(DEV_SET)]  # redaction is not what is measured
+    rates: dict[str, list[float]] = {"rollback journal (now)": [], "WAL (before)": []}
+    for n in range(rounds):
+        for label in (list(rates) if n % 2 == 0 else list(reversed(rates))):
+            with tempfile.TemporaryDirectory() as folder:
+                store = (SQLiteStore if label.startswith("rollback") else WalStore)(Path(folder) / "e.sqlite3")
+                rows = [QueryEvent(uuid.uuid4().hex, time.time(), redacted[i % len(redacted)], "de", "DE", "", True,
+                                   "a", "b", 0.5, 3.0, "build", source="widget", shown=(("a", "b"), ("c", "d")))
+                        for i in range(events)]
+                started = time.perf_counter()
+                for i in range(0, events, 500):
+                    store.write(rows[i:i + 500], [])
+                rate = events / (time.perf_counter() - started)
+                store.close()
+            rates[label].append(rate)
+            print(f"round {n + 1} {label:>22}: {rate:8.0f} events/s", flush=True)
+    for label, values in rates.items():
+        print(f"  {label:>22}: median {statistics.median(values):8.0f} events/s")
+    return 0
 
 
 def main() -> int:
@@ -33,7 +78,11 @@ def main() -> int:
     p.add_argument(
         "--cached", action="store_true", help="keep the query cache on (measures request overhead, not search)"
     )
+    p.add_argument("--writer", action="store_true", help="the SQLite writer alone: rollback journal vs WAL")
+    p.add_argument("--events", type=int, default=50_000)
     args = p.parse_args()
+    if args.writer:
+        return writer_bench(args.events, args.rounds)
 
     paths = [f"/v1/ask?q={urllib.parse.quote(q.q)}" for q in load_questions(args.questions)]
     cache = "4096" if args.cached else "0"

@@ -1,0 +1,134 @@
+"""Issue 20, findings 1, 6, 11 and 12 through `qa deploy` (Debian's nginx in front of
+real replicas): questions full of personal data sent every way a client can (GET ?q=,
+an encoded key, POST as the widget does, in the path, in the Referer, fast enough to
+hit limit_req), then every file under the run folder (nginx's access and error logs,
+the replicas' logs), the data folder (the event store) and the index folder is
+searched for each raw value. Also: who can reach /metrics, /docs and /openapi.json,
+and token guessing against /insights."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from qa.errors import StartupError
+from qa.ops.deploy import find_nginx, ops_allow_rules, render_nginx
+
+from .test_deploy import Deployment, ingest_into, write_corpus
+from .test_events_api import TOKEN
+
+pytestmark = pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (.ci/run installs it)")
+
+# Each raw value must appear nowhere on disk; the questions carry them.
+SECRETS = ["48151699", "anna.petrova", "1712345678", "171 2345678", "DE89370400440532013000", "3704 0044 0532",
+           "48151700", "4815\u200b1700", "48151701", "41111111", "4111 1111 1111", "ivan.sidorov", "9161234567"]
+QUESTIONS = [
+    "Mitgliedsnummer 48151699 anna.petrova@example.com Passwort vergessen",
+    "Rückruf bitte unter +49 171 2345678, IBAN DE89 3704 0044 0532 0130 00",
+    "мой ID 4815\u200b1700 не могу войти, почта ivan.sidorov@mail.ru",
+    "ID48151701 Karte 4111 1111 1111 1111 abgelehnt",
+    "позвоните 8 916 123-45-67 где мой заказ",
+]
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory, encoder):
+    root = tmp_path_factory.mktemp("pii")
+    index_dir, data_dir, run_dir = root / "index", root / "data", root / "run"
+    ingest_into(index_dir, write_corpus(root / "corpus"), encoder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HELPDESK_QA_DATA_DIR", str(data_dir))
+        mp.setenv("HELPDESK_QA_ADMIN_TOKEN", TOKEN)
+        mp.setenv("HELPDESK_QA_OPS_NETWORKS", "10.9.8.0/24")  # not loopback: the tests' requests are outsiders
+        d = Deployment(run_dir, index_dir, replicas=2, rate=4, burst=4)
+    yield d, index_dir, data_dir, run_dir
+    if d.proc.poll() is None:
+        d.stop()
+
+
+def _send_everything(url: str) -> None:
+    with httpx.Client(base_url=url, timeout=15) as c:
+        for q in QUESTIONS:  # at the allowed pace: these reach the replicas
+            assert c.get("/v1/ask", params={"q": q}).status_code == 200
+            time.sleep(0.3)
+            assert c.post("/v1/ask", json={"question": q, "source": "widget", "session": "ab" * 8}).status_code == 200
+            time.sleep(0.3)
+            c.get("/v1/ask?%71=" + quote(q))  # finding 12: an encoded key
+            time.sleep(0.3)
+            c.post("/v1/phrasing", json={"question": q, "article_id": "pw"})
+            time.sleep(0.3)
+            c.get("/v1/articles/" + quote(q))
+            c.get("/" + quote(q), headers={"Referer": "https://portal.example/?q=" + quote(q)})
+            time.sleep(0.3)
+        for _ in range(3):  # too fast: limit_req answers 429 and writes error lines
+            for q in QUESTIONS:
+                c.get("/v1/ask", params={"q": q})
+
+
+def test_no_raw_question_anywhere_on_disk(deployed):
+    d, index_dir, data_dir, run_dir = deployed
+    _send_everything(d.url)
+    time.sleep(3)  # the writers flush (typing sessions settle after 2 s)
+    d.stop()  # every log closed, every queue flushed
+    error_log = (run_dir / "logs" / "error.log").read_text()
+    access_log = (run_dir / "logs" / "access.log").read_text()
+    assert "limiting requests" in error_log  # the limit_req lines that used to carry the question
+    assert '"GET /v1/ask"' in access_log and '"POST /v1/ask"' in access_log and "[other]" in access_log
+    with sqlite3.connect(data_dir / "events.sqlite3") as conn:
+        texts = [t for (t,) in conn.execute("SELECT text FROM queries")]
+    assert len(texts) >= len(QUESTIONS) and any("[member-id]" in t for t in texts), texts
+    files = [p for folder in (run_dir, data_dir, index_dir) for p in folder.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    found = []
+    for path in files:
+        data = path.read_bytes()
+        for secret in SECRETS:
+            for form in {secret, quote(secret), secret.replace(" ", "+"), secret.replace(" ", "%20")}:
+                if form.encode() in data:
+                    found.append(f"{path}: {form}")
+    assert not found, found
+
+
+# -- findings 6 and 11: who can reach what ----------------------------------------------------
+
+def test_ops_endpoints_only_from_the_operators_networks_and_insights_limited(tmp_path, encoder):
+    root = tmp_path
+    ingest_into(root / "index", write_corpus(root / "corpus"), encoder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HELPDESK_QA_ADMIN_TOKEN", TOKEN)
+        mp.setenv("HELPDESK_QA_DATA_DIR", str(root / "data"))
+        mp.setenv("HELPDESK_QA_OPS_NETWORKS", "10.9.8.0/24")
+        d = Deployment(root / "run", root / "index", replicas=1)
+    try:
+        with httpx.Client(base_url=d.url, timeout=15) as c:
+            for path in ("/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"):
+                assert c.get(path).status_code == 403, path
+            assert c.get("/readyz").status_code == 200 and c.get("/healthz").status_code == 200
+            page = c.get("/insights")
+            assert page.status_code == 401
+            assert "default-src 'self'" in page.headers["content-security-policy"]
+            assert page.headers["x-frame-options"] == "DENY"
+            # finding 6: 135 wrong tokens in a few seconds
+            started = time.time()
+            statuses = [c.get("/v1/insights", headers={"Authorization": f"Bearer guess-{i}"}).status_code
+                        for i in range(135)]
+            assert time.time() - started < 30
+            assert 200 not in statuses and statuses.count(429) >= 110, statuses
+            assert c.get("/v1/ask", params={"q": "Passwort"}).status_code == 200  # members are not affected
+    finally:
+        d.stop()
+
+
+def test_ops_networks_default_to_loopback(monkeypatch):
+    monkeypatch.delenv("HELPDESK_QA_OPS_NETWORKS", raising=False)
+    assert ops_allow_rules().split() == ["allow", "127.0.0.1;", "allow", "::1;", "deny", "all;"]
+    assert "allow 192.168.0.0/16;" in ops_allow_rules("192.168.0.0/16, 10.0.0.1")
+    with pytest.raises(StartupError, match="not an address"):
+        ops_allow_rules("127.0.0.1; include /etc/passwd")
+    text = render_nginx(8080, [8101])
+    assert "$request " not in text and '"$request"' not in text  # no raw request line in any log format
+    assert "error_log stderr" in text and "allow 127.0.0.1;" in text
