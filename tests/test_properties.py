@@ -3,7 +3,7 @@ requests (texts with NUL, lone surrogates, zero-width and control characters, hu
 negative numbers, wrong JSON types, odd query keys, random paths and methods) and
 sends them to a real server. Any 5xx, or any response slower than 1 s, fails.
 
-About 1,400 requests; ~1-2 minutes on the 2-core machine."""
+About 3,500 requests; ~2-3 minutes on the 2-core machine (with the index built)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,21 @@ from .conftest import Server
 from .test_events_api import TOKEN
 
 SLOW = 1.0
-EXAMPLES = 120
+EXAMPLES = 500
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 NASTY = st.sampled_from(["\x00", "\ud800", "\udfff", "\u200b", "\ufeff", "\u202e", "%00", "%", "\\", "\"", "'",
                          "<script>", "../", "\n", "\r\n", "\t", "😀", "ё", "ß", "ID48151699", "\u0000\u0000"])
 TEXT = st.lists(st.one_of(st.text(max_size=40), NASTY), max_size=12).map("".join)
-URL_TEXT = TEXT.map(lambda t: t.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))  # a URL is bytes
+
+
+def url_safe(text: str) -> str:
+    """A URL carries bytes: a lone surrogate cannot be sent in one (it arrives as U+FFFD)."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+URL_TEXT = TEXT.map(url_safe)
 JSON_ANY = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), TEXT),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
@@ -62,7 +69,7 @@ def check(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Respon
     took = time.perf_counter() - started
     assert r.status_code < 500, f"{method} {url} {kwargs}: {r.status_code} {r.text[:300]}"
     assert took < SLOW, f"{method} {url} {kwargs}: {took:.2f} s"
-    if r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
+    if method != "HEAD" and r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
         assert "detail" in r.json()
     return r
 
@@ -84,7 +91,7 @@ def field(values, *other) -> st.SearchStrategy:
 def test_insights(client, since, source, token, gaps):
     params = {"since": since} if source is None else {"since": since, "source": source}
     check(client, "GET", "/v1/insights/gaps" if gaps else "/v1/insights", params=params,
-          headers={"Authorization": f"Bearer {token}"})
+          headers={"Authorization": f"Bearer {token}".strip()})
 
 
 @PROPERTY
@@ -93,7 +100,7 @@ def test_insights(client, since, source, token, gaps):
        extra=st.dictionaries(URL_TEXT, URL_TEXT, max_size=2))
 def test_ask_get(client, q, lang, country, category, limit, extra):
     params = {"q": q, "lang": lang, "country": country, "category": category, "limit": limit, **extra}
-    check(client, "GET", "/v1/ask", params={k: str(v) for k, v in params.items() if k})
+    check(client, "GET", "/v1/ask", params={k: url_safe(str(v)) for k, v in params.items() if k})
 
 
 @PROPERTY
