@@ -267,3 +267,36 @@ def test_prune_and_fallback_go_by_build_time_not_by_name(small_corpus, tmp_path,
     kept = sorted(p.name for p in root.glob("build-*"))
     assert kept == sorted([third.name, newer.name]), kept  # the corrupt late name is gone
     assert not good.exists() and re.fullmatch(r"build-\d{8}T\d{6}-[0-9a-f]{6}", third.name)
+
+
+# -- finding 5 through the API, finding 6 at the replica, finding 12 in a real log ------------
+
+def test_phrasing_with_a_glued_id_is_redacted_and_not_usable(hard_server, searcher):
+    article = searcher.index.articles[0].id
+    r = post(hard_server.url, "/v1/phrasing", {"question": "ID48151624 Passwort vergessen", "article_id": article})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["question"] == "ID[member-id] Passwort vergessen" and body["usable"] is False
+    assert "48151624" not in r.text
+
+
+def test_encoded_question_key_is_not_in_the_access_log(hard_server):
+    httpx.get(hard_server.url + "/v1/ask?%71=Mitgliedsnummer%2048151698&lang=de")
+    httpx.get(hard_server.url + "/v1/ask?Q=Mitgliedsnummer%2048151697")
+    log = wait_for(lambda: (lambda t: t if "lang=de" in t else None)(Path(hard_server.log.name).read_text()))
+    assert "48151698" not in log and "48151697" not in log
+    assert "/v1/ask?q=[removed]&lang=de" in log
+
+
+def test_a_replica_answers_429_after_ten_wrong_tokens(sample_index_dir, tmp_path):
+    server = Server(sample_index_dir, {"HELPDESK_QA_ADMIN_TOKEN": TOKEN, "HELPDESK_QA_DATA_DIR": str(tmp_path)})
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            statuses = [c.get("/v1/insights", headers=admin(f"guess-{i}")).status_code for i in range(15)]
+            assert statuses[:10] == [401] * 10 and set(statuses[10:]) == {429}, statuses
+            blocked = c.get("/v1/insights", headers=admin())  # even the right token, while blocked
+            assert blocked.status_code == 429 and blocked.headers["retry-after"] == "60"
+            assert c.get("/insights", headers=admin("guess")).status_code == 429
+            assert c.get("/v1/ask", params={"q": "Passwort"}).status_code == 200
+    finally:
+        server.stop()
