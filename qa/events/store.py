@@ -117,11 +117,15 @@ UNSAFE = re.compile(r"[\x00\ud800-\udfff]")
 def safe_text(value):
     """A string both back ends store as it is: without NUL (PostgreSQL's text cannot
     hold it) and lone surrogates (not encodable as UTF-8). Other values pass."""
-    return UNSAFE.sub("", value) if isinstance(value, str) else value
+    # isprintable() is False for both (and for other control characters): a C-speed
+    # check, so ordinary text skips the regex.
+    if type(value) is str and not value.isprintable():
+        return UNSAFE.sub("", value)
+    return value
 
 
 def _safe(row: tuple) -> tuple:
-    return tuple(safe_text(v) for v in row)
+    return tuple([safe_text(v) for v in row])
 
 
 def row_level(e: BaseException) -> bool:
