@@ -145,7 +145,7 @@ def test_articles(client, article, lang):
 
 PATHS = ["/", "/agent", "/insights", "/widget.js", "/favicon.svg", "/favicon.ico", "/healthz", "/readyz",
          "/metrics", "/docs", "/openapi.json", "/v1/meta", "/v1/ask", "/v1/feedback", "/v1/feedback/opened",
-         "/v1/phrasing", "/v1/insights", "/v1/insights/gaps", "/v1/articles/pw"]
+         "/v1/phrasing", "/v1/insights", "/v1/insights/gaps", "/v1/articles/pw", "/v1/suggest"]
 
 
 @PROPERTY
