@@ -83,8 +83,8 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .events.connect import open_store
     from .events.insights import overview, parse_since, to_csv, to_text
-    from .events.store import open_store
 
     s = get_settings()
     seconds = parse_since(args.since)
@@ -96,9 +96,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_gaps(args) -> int:
+    from .events.connect import open_store
     from .events.gaps import gaps, to_text
     from .events.insights import parse_since
-    from .events.store import open_store
     from .search import Searcher
 
     s = get_settings()

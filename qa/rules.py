@@ -285,14 +285,12 @@ def load_rules(path: Path | str, corpus: Corpus) -> Rules:
 
 
 # -- applying -----------------------------------------------------------------------------
-def _hit(searcher, result, group: int, rule: Rule):
+def _hit(searcher, result, group: int, rule: Rule, hit_type):
     """A hit for `group` shown in the result's language, with the score ranking gave it."""
-    from .search import Hit
-
     ev = result.evidence
     s_no = int(ev.shown[group])
     section = searcher.index.sections[s_no]
-    return Hit(section=section, article=searcher.index.articles[searcher.index.section_article[s_no]],
+    return hit_type(section=section, article=searcher.index.articles[searcher.index.section_article[s_no]],
                score=round(float(ev.unlifted[group]), 4),
                available_languages=searcher.article_langs[section.article_id],
                group=group, rule=rule.name)
@@ -305,9 +303,11 @@ def _eligible(searcher, result, group: int, country: str | None, category: str |
     return not category or searcher.section_category[s_no] == category
 
 
-def apply(searcher, result, rules: list[Rule], country: str | None, category: str | None, limit: int) -> None:
+def apply(searcher, result, rules: list[Rule], country: str | None, category: str | None, limit: int,
+          hit_type) -> None:
     """Act on `result.hits` (ranked with room to spare): hide, then boost (re-sorted),
-    then pin at their positions; cut to `limit`. Each rule's effect goes to
+    then pin at their positions; cut to `limit`. `hit_type` is `qa.search.Hit`, passed
+    in because rules are part of the index, which search imports. Each rule's effect goes to
     `result.rules`. A pin means the support team has an answer: `answered` is true."""
     hits = result.hits
     for rule in rules:
@@ -328,7 +328,7 @@ def apply(searcher, result, rules: list[Rule], country: str | None, category: st
             result.rules.append(Fired(rule, "did nothing: the section does not apply to this country or category"))
             continue
         hits = [h for h in hits if h.group != group]
-        hits.insert(min(rule.rank, len(hits) + 1) - 1, _hit(searcher, result, group, rule))
+        hits.insert(min(rule.rank, len(hits) + 1) - 1, _hit(searcher, result, group, rule, hit_type))
         result.rules.append(Fired(rule, f"pinned {rule.target} at position {min(rule.rank, len(hits))}"))
         result.answered = True
     result.hits = hits[:limit]

@@ -263,7 +263,7 @@ class Searcher:
         result = self.rank(question, sig, country, category, 2 * limit + 5 if fired else limit, per_article,
                            fallback_lang)
         if fired:
-            rules.apply(self, result, fired, country, category, limit)
+            rules.apply(self, result, fired, country, category, limit, Hit)
         # -- end of rules --
         return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.events.store import SQLiteStore
+from qa.events.sqlite import SQLiteStore
 
 # The browser fixtures live in conftest.py (one Chromium for the whole session); they are
 # re-exported here for modules that import them from this one.

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qa.events.store import FeedbackEvent, QueryEvent, SQLiteStore
+from qa.events.sqlite import SQLiteStore
+from qa.events.store import FeedbackEvent, QueryEvent
 from qa.ingest import ingest
 
 from .conftest import ARTIFACTS, Server, browser, page, write_article  # noqa: F401

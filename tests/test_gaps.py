@@ -15,7 +15,7 @@ import pytest
 from qa.corpus import parse_article
 from qa.events.gaps import gaps, phrasing, usable
 from qa.events.insights import parse_since
-from qa.events.store import SQLiteStore
+from qa.events.sqlite import SQLiteStore
 
 from .conftest import CORPUS, ROOT
 from .eventgen import GAPS, generate

@@ -15,7 +15,8 @@ import pytest
 
 from qa.errors import UsageError
 from qa.events.insights import group_by_meaning, overview, parse_since
-from qa.events.store import PostgresStore, SQLiteStore
+from qa.events.sqlite import SQLiteStore
+from qa.events.store import PostgresStore
 
 from .conftest import ROOT
 from .eventgen import GAPS, generate

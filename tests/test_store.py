@@ -11,15 +11,15 @@ import uuid
 
 import pytest
 
+from qa.events.connect import open_store
 from qa.events.recorder import Recorder
+from qa.events.sqlite import SQLiteStore
 from qa.events.store import (
     SCHEMA_VERSION,
     FeedbackEvent,
     PostgresStore,
     QueryEvent,
-    SQLiteStore,
     StoreError,
-    open_store,
 )
 
 from .conftest import free_port

@@ -9,7 +9,8 @@ import time
 import httpx
 import pytest
 
-from qa.events.store import FeedbackEvent, QueryEvent, SQLiteStore
+from qa.events.sqlite import SQLiteStore
+from qa.events.store import FeedbackEvent, QueryEvent
 from qa.events.suggest import Suggester, popular, safe
 
 from .conftest import Server

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from fastapi import Depends, FastAPI, HTTPException, Request
 
 from ..config import Settings
+from ..events.connect import open_store
 from ..events.recorder import Recorder
-from ..events.store import QueryEvent, StoreError, open_store
+from ..events.store import QueryEvent, StoreError
 from ..ops import metrics
 from ..search import Searcher, SearchResult
 from .models import AskRequest

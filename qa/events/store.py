@@ -24,7 +24,6 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import StoreError
 
@@ -384,29 +383,3 @@ class PostgresStore(EventStore):
 
     def _lock_migrations(self, cur) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(7305511)")  # replicas starting together migrate once
-
-
-def open_store(database_url: str | None, data_dir: Path) -> EventStore:
-    """PostgreSQL when a URL is configured, else one SQLite file in the data folder.
-    Nothing connects here: the first use does, so a store that is down never stops start-up."""
-    from .sqlite import SQLiteStore
-
-    if database_url:
-        if database_url.startswith(("postgres://", "postgresql://")) or "host=" in database_url:
-            return PostgresStore(database_url)
-        if database_url.startswith("sqlite:///"):
-            return SQLiteStore(database_url.removeprefix("sqlite:///"))
-        raise StoreError(
-            f"HELPDESK_QA_DATABASE_URL: unsupported URL (use postgresql://… or sqlite:///path): {database_url[:40]}"
-        )
-    return SQLiteStore(Path(data_dir) / "events.sqlite3")
-
-
-
-def __getattr__(name: str):
-    """`store.SQLiteStore` lives in sqlite.py, which builds on EventStore (no import cycle)."""
-    if name == "SQLiteStore":
-        from .sqlite import SQLiteStore
-
-        return SQLiteStore
-    raise AttributeError(name)
