@@ -66,8 +66,12 @@ def cmd_serve(args) -> int:
 def cmd_deploy(args) -> int:
     import logging
 
-    from .ops.deploy import Deployment, find_nginx, render_nginx
+    from .ops.deploy import Deployment, find_nginx, render_nginx, scrub_error_line
 
+    if args.action == "scrub-log":  # nginx's error log in a container: its lines quote the request
+        for line in sys.stdin:
+            print(scrub_error_line(line.rstrip("\n")), flush=True)
+        return 0
     ports = [args.replica_port + n for n in range(args.replicas)]
     if args.action == "render":
         upstreams = [u.strip() for u in args.upstream.split(",") if u.strip()] if args.upstream else None
@@ -363,7 +367,9 @@ def _add_rules_commands(sub, s) -> None:
 def _add_ops_commands(sub, s) -> None:
     p = sub.add_parser("deploy", help="nginx in front of N replicas on this machine (docs/deploy.md)")
     p.add_argument(
-        "action", choices=["up", "render"], help="up: run until SIGTERM/Ctrl-C; render: print the nginx config"
+        "action", choices=["up", "render", "scrub-log"],
+        help="up: run until SIGTERM/Ctrl-C; render: print the nginx config; "
+             "scrub-log: copy nginx's error log from stdin without what members typed"
     )
     p.add_argument("--replicas", type=int, default=2, help="qa serve processes (default: %(default)s)")
     p.add_argument("--port", type=int, default=8080, help="nginx listens on 127.0.0.1:PORT (default: %(default)s)")

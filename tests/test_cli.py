@@ -50,3 +50,13 @@ def test_ask_prints_top_sections(sample_index_dir):
     assert run.returncode == 0, run.stderr
     assert "query language: ru" in run.stdout
     assert "https://helpdesk.atomydoc.ru/ru/structure/str-change-center" in run.stdout.split("\n2.")[0]
+
+
+def test_deploy_scrub_log_copies_nginx_error_lines_without_what_members_typed():
+    line = ('2026/12/03 07:00:00 [error] 7#7: *1 limiting requests, excess: 40.5 by zone "ask", client: 10.0.0.2, '
+            'server: _, request: "GET /v1/ask?q=Mitgliedsnummer%2048151699 HTTP/1.1", host: "x", '
+            'referrer: "https://portal/?q=anna.petrova%40example.com"')
+    out = subprocess.run([sys.executable, "-m", "qa.cli", "deploy", "scrub-log"], input=line + "\n" + line + "\n",
+                         capture_output=True, text=True, cwd=ROOT, check=True).stdout.splitlines()
+    assert len(out) == 2 and "limiting requests" in out[0] and 'request: "GET /v1/ask"' in out[0]
+    assert not any(raw in out[0] for raw in ("48151699", "anna.petrova", "Mitgliedsnummer"))

@@ -248,6 +248,26 @@ def test_a_rolling_update_under_load_fails_no_request(compose_up):
         podman("untag", f"{APP}:rollout-test", f"{APP}:rollout-test", check=False)
 
 
+def test_nginx_error_log_lines_in_the_container_carry_no_question(compose_up):
+    base, _ = compose_up
+    marker = "Mitgliedsnummer 48151699 anna.petrova@example.com"
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(n: int) -> int:  # beyond 20 r/s and a burst of 40: limit_req logs and answers 429
+        return httpx.get(base + "/v1/ask", params={"q": f"{marker} {n}"}, timeout=10).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(one, range(120)))
+    assert 429 in codes
+    time.sleep(2)  # the error log passes through the scrubber
+    logs = podman("logs", f"{PROJECT}_nginx_1", check=False)
+    text = logs.stdout + logs.stderr
+    assert "limiting requests" in text
+    for raw in ("48151699", "anna.petrova", "Mitgliedsnummer", "%40example"):
+        assert raw not in text
+    time.sleep(3)  # the limit recovers before the next test
+
+
 def test_kube_play_of_the_manifests_reaches_readyz(images, tmp_path):
     """The Deployment (init container copying the index build, read-only root,
     non-root) and the Service, played by podman. podman 4.3 creates no Service

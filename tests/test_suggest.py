@@ -98,10 +98,11 @@ def test_store_rules_min_count_helpful_and_personal_data(tmp_path):
     now = time.time()
     queries, feedback = [], []
 
-    def add(text, n, helpful=None, answered=True):
+    def add(text, n, helpful=None, answered=True, source="widget"):
         for i in range(n):
             qid = f"{abs(hash((text, i))):032x}"[:32]
-            queries.append(QueryEvent(qid, now, text, "en", "KZ", "", answered, "a", "", 0.5, 1.0, None))
+            queries.append(QueryEvent(qid, now, text, "en", "KZ", "", answered, "a", "", 0.5, 1.0, None,
+                                      source=source))
             kind = "opened" if helpful is None else "helpful"
             feedback.append(FeedbackEvent(qid, kind, "a", "", 1 if kind == "opened" else None, helpful, now))
 
@@ -110,6 +111,7 @@ def test_store_rules_min_count_helpful_and_personal_data(tmp_path):
     add("card payment failed", 3, helpful=False)  # it did not help: not a suggestion
     add("where is parcel [member-id]", 5)  # redacted when stored: personal, never suggested
     add("twice only", 2)
+    add("customer asks about a refund", 4, source="agent")  # the agent console's, not a member's
     store.write(queries, feedback)
     found = {s.text: s for s in popular(store, min_count=3)}
     assert set(found) == {"how do i reset my password", "kaspi payout"}

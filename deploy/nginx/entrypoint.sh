@@ -8,9 +8,14 @@
 set -eu
 PREFIX=${NGINX_PREFIX:-/tmp/nginx}
 mkdir -p "$PREFIX/logs" "$PREFIX/tmp"
-# Logs go to the container's output.
+# Logs go to the container's output. The access log names the route only (the
+# template's format); nginx's error-log lines (limit_req, upstream errors) quote the
+# request line with its query string, so they pass through `qa deploy scrub-log`.
 ln -sf /dev/stdout "$PREFIX/logs/access.log"
-ln -sf /dev/stderr "$PREFIX/logs/error.log"
+rm -f "$PREFIX/logs/error.log"
+mkfifo "$PREFIX/logs/error.log"
+exec 3<>"$PREFIX/logs/error.log"  # held open, so the scrubber never reads an end of file
+qa deploy scrub-log < "$PREFIX/logs/error.log" >&2 &
 qa deploy render --listen "$NGINX_LISTEN" --upstream "$NGINX_UPSTREAMS" \
     --rate "$NGINX_RATE" --burst "$NGINX_BURST" \
     --template /opt/helpdesk-qa/share/nginx.conf.template > "$PREFIX/nginx.conf"

@@ -21,17 +21,18 @@ from dataclasses import dataclass
 
 from ..corpus import ALL, Article
 from .redact import PLACEHOLDERS, has_personal_data, redact
-from .store import EventStore, normalize
+from .store import MEMBER_SOURCES, EventStore, normalize
 
 MIN_COUNT = 3  # askings of the same question (distinct events) before it is suggested
 MAX_LENGTH = 120  # characters: a long question is a story, not a suggestion
 SINCE_DAYS = 30
 REFRESH_SECONDS = 60.0  # how long the popular questions are kept in memory
 
-# Questions with an answer that was opened or voted helpful, never voted not helpful.
+# Members' questions (not the agent console's or /docs') with an answer that was opened
+# or voted helpful, never voted not helpful.
 POPULAR_SQL = (
     "SELECT MIN(q.text), q.norm, q.lang, q.country, COUNT(*) FROM queries q"
-    " WHERE q.ts >= ? AND q.answered = 1"
+    " WHERE q.ts >= ? AND q.answered = 1 AND q.source IN (" + ", ".join(f"'{s}'" for s in MEMBER_SOURCES) + ")"
     " AND EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.id"
     "   AND (f.kind = 'opened' OR (f.kind = 'helpful' AND f.helpful = 1)))"
     " AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.id AND f.kind = 'helpful' AND f.helpful = 0)"
