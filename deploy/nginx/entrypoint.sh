@@ -10,7 +10,8 @@ PREFIX=${NGINX_PREFIX:-/tmp/nginx}
 mkdir -p "$PREFIX/logs" "$PREFIX/tmp"
 # Logs go to the container's output. The access log names the route only (the
 # template's format); nginx's error-log lines (limit_req, upstream errors) quote the
-# request line with its query string, so they pass through `qa deploy scrub-log`.
+# request line with its query string, so they pass through `qa deploy scrub-log`
+# (nginx's own stderr, where the template sends its error log, included).
 ln -sf /dev/stdout "$PREFIX/logs/access.log"
 rm -f "$PREFIX/logs/error.log"
 mkfifo "$PREFIX/logs/error.log"
@@ -36,7 +37,8 @@ until [ -n "$(addresses)" ] && nginx -t -q -e "$PREFIX/logs/error.log" -p "$PREF
     fi
     sleep 1
 done
-nginx -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf &
+# The template logs errors to stderr (`qa deploy` scrubs its pipe): here that is the fifo too.
+nginx -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf 2>"$PREFIX/logs/error.log" &
 NGINX=$!
 trap 'kill -QUIT $NGINX 2>/dev/null; wait $NGINX; exit 0' QUIT TERM INT
 seen=$(addresses)
@@ -46,7 +48,7 @@ while kill -0 $NGINX 2>/dev/null; do
     now=$(addresses)
     if [ -n "$now" ] && [ "$now" != "$seen" ]; then
         echo "nginx-entrypoint: replicas now at $now; reloading" >&2
-        nginx -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf -s reload || true
+        nginx -e "$PREFIX/logs/error.log" -p "$PREFIX" -c nginx.conf -s reload 2>"$PREFIX/logs/error.log" || true
         seen=$now
     fi
 done
