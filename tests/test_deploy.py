@@ -279,14 +279,24 @@ def test_failover_kill_9_one_replica_under_load(deployment):
 
 
 def _start_slow_request(port: int, question: str) -> tuple[socket.socket, bytes]:
-    """A POST /v1/ask whose body is still being sent: in flight at the replica."""
+    """A POST /v1/ask in flight at the replica, its body not sent yet. With `Expect:
+    100-continue`, uvicorn answers "100 Continue" only once the app has taken the
+    request and waits for its body: from then on the request is in flight there.
+    (Sending the headers and sleeping is not enough: a replica that gets SIGTERM
+    before it has read them drops the connection as idle.)"""
     body = json.dumps({"question": question}).encode()
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.sendall(
         f"POST /v1/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:5]
+        f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n".encode()
     )
-    return sock, body[5:]
+    interim = b""
+    while b"\r\n\r\n" not in interim:
+        chunk = sock.recv(1)
+        assert chunk, "the replica closed the connection before taking the request"
+        interim += chunk
+    assert interim.startswith(b"HTTP/1.1 100"), interim
+    return sock, body
 
 
 def _read_response(sock: socket.socket) -> tuple[int, dict]:

@@ -44,6 +44,10 @@ from ..errors import MissingDependency, StartupError
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 FAIL_TIMEOUT = 2.0  # seconds nginx skips a replica after a failed attempt
+# nginx compares that in whole seconds (`now - checked <= fail_timeout`, ngx_time()),
+# so a replica that failed at 10.9 s is skipped until 13.0 s, and one that failed at
+# 10.0 s until 13.0 s too: up to FAIL_TIMEOUT + 1 s after its last failure.
+NGINX_SKIP_AT_MOST = FAIL_TIMEOUT + 1.0
 # Who may reach /metrics, /docs and /openapi.json through nginx: addresses or CIDR
 # networks, separated by spaces or commas. Everyone else gets 403.
 OPS_NETWORKS_ENV = "HELPDESK_QA_OPS_NETWORKS"
@@ -324,8 +328,10 @@ class Deployment:
             self.start_replica(r)
             self.wait_ready(r)
             # nginx retries it after fail_timeout; until then it counts as failed, and
-            # with every replica failed nginx would answer 502.
-            time.sleep(FAIL_TIMEOUT + 0.5)
+            # with every replica failed nginx would answer 502 ("no live upstreams").
+            # Its last failed try can come just before it turned ready, so wait out
+            # nginx's whole skip from then, plus a margin for the ready poll.
+            time.sleep(NGINX_SKIP_AT_MOST + 0.5)
             log.info("replica %d: restarted and back in the upstream", r.number)
 
     def add_replica(self) -> None:
