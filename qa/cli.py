@@ -198,6 +198,15 @@ def cmd_eval(args) -> int:
     phrasings = {"on": (True,), "off": (False,), "both": (True, False)}[args.phrasings]
     sets, systems = _systems(args, models, phrasings)
     label = f"{models[0]} hybrid"
+    if args.reranker:
+        from .rerank import Reranker, is_cross_folder
+
+        if not is_cross_folder(args.reranker):
+            raise UsageError(f"--reranker {args.reranker}: not a cross-encoder folder (qa train-rerank)")
+        reranker = Reranker.from_folder(args.reranker, threads=2)
+        for by_label in systems.values():
+            staged = by_label[label].with_reranker(reranker)
+            by_label[staged.label] = staged
     if args.loco:  # held-out sets join no tuning
         return _loco({s.name: systems[s.name] for s in sets if not s.held_out}, label, args.json)
     tables = {
@@ -309,10 +318,32 @@ def cmd_bench(args) -> int:
         print("In-process, median ms per step: " + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()))
         clients = [int(c) for c in args.clients.split(",")]
         rates = [float(r) for r in args.rates.split(",") if r]
-        report.update(bench.load_report(args.index, questions, clients, args.seconds, args.workers, rates))
+        if args.reranker:
+            _bench_final(args, bench, encoder, index, questions, clients, report)
+        else:
+            report.update(bench.load_report(args.index, questions, clients, args.seconds, args.workers, rates))
     if args.json:
         Path(args.json).write_text(bench.to_json(report))
     return 0
+
+
+def _bench_final(args, bench, encoder, index, questions: list[str], clients: list[int], report: dict) -> None:
+    """The final path (rerank=true) beside the as-you-type one, in process and over HTTP."""
+    from .rerank import Reranker, is_cross_folder
+    from .search import Searcher
+
+    if not is_cross_folder(args.reranker):
+        raise UsageError(f"--reranker {args.reranker}: not a cross-encoder folder (qa train-rerank)")
+    staged = Searcher(index, encoder, reranker=Reranker.from_folder(args.reranker))
+    steps = bench.breakdown(staged, questions, rerank=True)
+    report["final_breakdown_ms"] = steps
+    print("Final path (rerank=true), in-process, median ms per step: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()))
+    env = {"HELPDESK_QA_QUERY_CACHE": "0", "HELPDESK_QA_RERANKER": str(args.reranker)}
+    for name, query in (("as_you_type", ""), ("final", "&rerank=true")):
+        report[name] = bench.load_table(args.index, questions, clients, args.seconds, args.workers, env, query=query)
+        print(bench.format_load(report[name], f"\nHTTP GET /v1/ask{'?…' + query if query else ''}, "
+                                f"{args.workers} worker(s), second stage loaded: {name.replace('_', '-')} path"))
 
 
 def _add_eval_inputs(p: argparse.ArgumentParser, cache: Path, default: list[Path], says: str) -> None:
@@ -412,6 +443,8 @@ def _add_quality_commands(sub, s) -> None:
                    help="leave-one-category-out: weights tuned without each category, scored on it")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--misses", action="store_true", help="list each miss with what ranked first")
+    p.add_argument("--reranker", type=Path, help="also score the first model's hybrid + this second stage "
+                   "(a qa train-rerank folder)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("tune", help="choose the ranking weights for a model on labelled questions")
@@ -429,6 +462,8 @@ def _add_quality_commands(sub, s) -> None:
     p.add_argument("--seconds", type=float, default=10, help="duration of each row (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (default: %(default)s)")
     p.add_argument("--rates", default="250,500", help="open-loop rows: requests/s offered by the most clients")
+    p.add_argument("--reranker", type=Path, help="measure the final path (rerank=true) with this second stage "
+                   "beside the as-you-type one")
     p.add_argument("--synthetic", metavar="N[,N]", help="instead: FAISS exact vs IVF on N synthetic vectors")
     p.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
     p.set_defaults(func=cmd_bench)

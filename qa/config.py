@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     approximate_above: int = Field(
         100_000, description="Use an approximate (IVF) FAISS index above this many vectors"
     )
+    reranker: Path | None = Field(
+        None, description="Cross-encoder folder (qa train-rerank): final questions (rerank=true) are reread by it"
+    )
     query_cache: int = Field(4096, description="Query vectors kept in an LRU cache (0: none)")
     support_article: str = Field(
         "faq-contact-support", description="Article id pointed to when no answer is found"

@@ -20,7 +20,7 @@ def _best(values: np.ndarray, sections: np.ndarray) -> float:
 
 def explain(searcher: Searcher, result: SearchResult, hit: Hit) -> dict:
     """The evidence of one hit: dense, lexical, phrasing, article context, steps,
-    country lift, rule, and the second stage (none in this service)."""
+    country lift, rule, and what the second stage added (None: it did not read it)."""
     ev = result.evidence
     if ev is None or hit.group < 0:
         return {"rule": hit.rule}
@@ -46,6 +46,6 @@ def explain(searcher: Searcher, result: SearchResult, hit: Hit) -> dict:
         "country_lift": round(final - unlifted, 4) if np.isfinite(final) and final > unlifted else 0.0,
         "score": hit.score,
         "rule": hit.rule,
-        "second_stage": None,
+        "second_stage": hit.second_stage,
         "query_lang": sig.query_lang,
     }

@@ -48,6 +48,7 @@ from .index import ROW_ARTICLE, ROW_PHRASING, ROW_SECTION, Index
 from .language import UNKNOWN
 from .query import Vocabulary, prepare
 from .ranking import Ranking
+from .rerank import Reranker
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Hit:
     available_languages: list[str]
     group: int = -1  # the section in all its translations (`Searcher.groups`)
     rule: str | None = None  # the rule that pinned or boosted it (qa/rules.py)
+    second_stage: float | None = None  # what the second stage added to `score` (qa/rerank/)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class SearchResult:
     searched: str = ""  # the text searched: normalised, Latin-script Russian in Cyrillic (qa/query.py)
     evidence: Evidence | None = None  # what ranking computed, for rules and explanations
     rules: list = field(default_factory=list)  # `qa.rules.Fired`: the rules that acted
+    reranked: bool = False  # the second stage reread the top candidates (qa/rerank/)
 
 
 @dataclass
@@ -117,10 +120,12 @@ IMPUTE_POOL = 20  # candidates whose lexical evidence a section missing the ques
 
 class Searcher:
     def __init__(
-        self, index: Index, encoder: Encoder | None, ranking: Ranking | None = None, query_cache: int = 0
+        self, index: Index, encoder: Encoder | None, ranking: Ranking | None = None, query_cache: int = 0,
+        reranker: Reranker | None = None,
     ):
         self.index = index
         self.encoder = encoder
+        self.reranker = reranker  # the second stage, for final questions (qa/rerank/)
         self.ranking = ranking or Ranking.tuned(encoder.name if encoder else None)
         # Popular questions repeat, and search-as-you-type re-sends the same prefixes:
         # an LRU of query vectors skips the encoder (most of a search's CPU) for them.
@@ -253,18 +258,26 @@ class Searcher:
         limit: int = 5,
         per_article: int | None = None,
         fallback_lang: str | None = None,
+        rerank: bool = False,
     ) -> SearchResult:
         """`lang` is the question's language (detected when None); `fallback_lang` is
         the language to answer in when it cannot be detected ("IBAN", "PV"), e.g.
-        the language of the page the member is on."""
+        the language of the page the member is on. `rerank`: a final question (Enter,
+        the agent console), reread by the second stage when the service has one; the
+        as-you-type path leaves it off and stays cheap."""
         sig = self.signals(question, lang)
-        # -- rules (qa/rules.py): they act on the ranked list, ranked with room to spare --
         fired = self.index.rules.matching(sig.text or question, self.index.synonyms, sig.query_lang, country, category)
-        result = self.rank(question, sig, country, category, 2 * limit + 5 if fired else limit, per_article,
+        depth = self.reranker.depth if rerank and self.reranker is not None else 0
+        wanted = max(limit, depth)
+        result = self.rank(question, sig, country, category, 2 * wanted + 5 if fired else wanted, per_article,
                            fallback_lang)
+        if depth:
+            result.hits = self.reranker.rerank(sig.text or question, result.hits, result.timings)
+            result.reranked = True
+        # Rules (qa/rules.py) act on the ranked list, ranked with room to spare.
         if fired:
             rules.apply(self, result, fired, country, category, limit, Hit)
-        # -- end of rules --
+        result.hits = result.hits[:limit]
         return result
 
     def fuse(self, sig: Signals, ranking: Ranking | None = None) -> tuple[np.ndarray, np.ndarray]:

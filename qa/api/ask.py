@@ -49,6 +49,7 @@ def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Reco
         category=req.category,
         limit=req.limit,
         fallback_lang=req.fallback_lang,
+        rerank=req.rerank,
     )
     support = None
     if not result.answered:
@@ -73,6 +74,7 @@ def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Reco
         support=support,
         rules=[RuleFired(name=f.rule.name, action=f.rule.action, target=f.rule.target, effect=f.effect)
                for f in result.rules],
+        reranked=result.reranked,
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     record_ask(recorder, query_id, req, result, searcher, body.took_ms)
@@ -105,6 +107,7 @@ async def ask_get(
     fallback_lang: Lang | None = None,
     session: str | None = None,
     explain: bool = False,
+    rerank: bool = False,
     source: Literal["widget", "agent", "api", "docs"] | None = None,
     referer: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
@@ -112,7 +115,7 @@ async def ask_get(
     try:
         req = AskRequest(
             question=q, lang=lang, country=country, category=category, limit=limit, fallback_lang=fallback_lang,
-            session=session, explain=explain, source=source or source_from_referer(referer),
+            session=session, explain=explain, rerank=rerank, source=source or source_from_referer(referer),
         )
     except ValueError as e:
         raise RequestValidationError(

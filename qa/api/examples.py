@@ -57,6 +57,7 @@ ANSWER = {
     "results": [RESULT],
     "support": None,
     "rules": [],
+    "reranked": False,
     "took_ms": 3.2,
 }
 

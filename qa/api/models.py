@@ -79,6 +79,8 @@ class AskRequest(BaseModel):
     )
 
     explain: bool = Field(False, description="Add each result's ranking evidence (`explain`), for agents")
+    rerank: bool = Field(False, description="A final question (not as-you-type): let the second stage, where the "
+                         "service has one (HELPDESK_QA_RERANKER), reread the top results; costlier")
 
     model_config = example(question="Passwort vergessen", lang="de", fallback_lang="de", country="DE", limit=5,
                            explain=False)
@@ -156,6 +158,8 @@ class AskResponse(BaseModel):
     results: list[Result]
     support: SupportPointer | None = Field(None, description="Where to turn when answered is false")
     rules: list[RuleFired] = Field(default_factory=list, description="Rules that acted on this question")
+    reranked: bool = Field(False, description="The second stage reread the top results (asked with rerank=true, "
+                           "on a service that has one)")
     took_ms: float
 
     model_config = ConfigDict(json_schema_extra={"examples": [examples.ANSWER]})

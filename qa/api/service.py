@@ -16,6 +16,7 @@ from ..config import Settings
 from ..encoder import Encoder
 from ..errors import IndexLoadError
 from ..ranking import Ranking
+from ..rerank import Reranker, is_cross_folder
 from ..search import Searcher
 
 log = logging.getLogger("qa.api")
@@ -31,6 +32,7 @@ class Service:
         self.settings = settings
         self.encoder: Encoder | None = None
         self.searcher: Searcher | None = None
+        self.reranker: Reranker | None = None
         self.error: str | None = None
         self.pointer: str | None = None
         self.build: str | None = None  # the build folder being served
@@ -53,6 +55,8 @@ class Service:
             self.encoder.for_serving()
             faiss.omp_set_num_threads(1)  # one query per request; workers use the cores
             self.encoder.encode_queries(["warm-up"])  # first call pays one-off allocations
+        if self.reranker is None and s.reranker is not None:
+            self.reranker = self._load_reranker(s.reranker)
         pointer = self._pointer()
         model = self.encoder.identity if self.encoder else None
         try:
@@ -80,6 +84,7 @@ class Service:
             self.encoder,
             Ranking.for_retrieval(s.retrieval, s.answer_threshold, s.model),
             query_cache=s.query_cache,
+            reranker=self.reranker,
         )
         searcher.search("warm-up")  # first search pays one-off costs (FAISS, BM25, language model)
         degraded = None
@@ -90,6 +95,19 @@ class Service:
             self.searcher, self.error, self.pointer = searcher, None, pointer
             self.build, self.degraded = folder.name, degraded
         log.info("index loaded: %s (%s)", index.manifest.get("build_time"), folder.name)
+
+    @staticmethod
+    def _load_reranker(folder: Path) -> Reranker | None:
+        """The second stage, or None (answering with the first stage) when its folder
+        is not a cross-encoder: a missing model must not stop the service."""
+        if not is_cross_folder(folder):
+            log.error("HELPDESK_QA_RERANKER=%s is not a cross-encoder folder (qa train-rerank): "
+                      "final questions are answered by the first stage", folder)
+            return None
+        reranker = Reranker.from_folder(folder)
+        reranker.cross.score("warm-up", ["warm-up"])
+        log.info("second stage loaded: %s (depth %d, weight %g)", folder, reranker.depth, reranker.weight)
+        return reranker
 
     def reload_if_changed(self) -> None:
         if self._pointer() != self.pointer:

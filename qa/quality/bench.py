@@ -191,10 +191,10 @@ def running_server(index_dir: Path, workers: int, env: dict | None = None):
 
 
 def load_table(index_dir: Path, questions: list[str], clients: list[int], seconds: float, workers: int,
-               env: dict | None = None, rates: list[float] = ()) -> list[dict]:
+               env: dict | None = None, rates: list[float] = (), query: str = "") -> list[dict]:
     """Closed-loop rows for each client count, then open-loop rows at each rate
-    (over the largest client count)."""
-    paths = [f"/v1/ask?q={urllib.parse.quote(q)}" for q in questions]
+    (over the largest client count). `query`: more parameters ("&rerank=true")."""
+    paths = [f"/v1/ask?q={urllib.parse.quote(q)}{query}" for q in questions]
     rows = []
     with running_server(index_dir, workers, env) as (port, pid):
         drive(port, paths, 4, min(2.0, seconds))  # warm-up
@@ -247,7 +247,7 @@ def format_load(rows: list[dict], title: str) -> str:
 
 
 # -- in-process breakdown -----------------------------------------------------------------
-def breakdown(searcher, questions: list[str], rounds: int = 5) -> dict[str, float]:
+def breakdown(searcher, questions: list[str], rounds: int = 5, rerank: bool = False) -> dict[str, float]:
     """Median milliseconds per step of one search (rules included), of highlighting
     its results and of serialising the response; also the 99th percentile of a whole
     search with its highlighting (`search_total_p99_ms`)."""
@@ -258,7 +258,7 @@ def breakdown(searcher, questions: list[str], rounds: int = 5) -> dict[str, floa
     for _ in range(rounds):
         for q in questions:
             t = time.perf_counter()
-            result = searcher.search(q)
+            result = searcher.search(q, rerank=rerank)
             total = (time.perf_counter() - t) * 1000
             t = time.perf_counter()  # highlighting, as /v1/ask does it for the returned hits
             forms = question_forms(result.query, searcher.index.synonyms)

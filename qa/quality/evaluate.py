@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import NothingToBuild, QuestionFileError
 from ..ranking import Ranking
+from ..rerank import Reranker
 from ..search import Searcher, Signals
 from .sets import EvalSet
 
@@ -89,6 +90,11 @@ class System:
     searcher: Searcher
     questions: list[Question]
     signals: list[Signals] = field(default_factory=list)
+    reranker: Reranker | None = None  # the second stage rereads each question's top articles
+
+    def with_reranker(self, reranker: Reranker) -> System:
+        """The same searcher and signals, with the second stage after the first."""
+        return System(f"{self.label} +rerank", self.searcher, self.questions, self.signals, reranker)
 
     def __post_init__(self):
         categories = {a.id: a.category for a in self.searcher.index.articles}
@@ -104,7 +110,11 @@ class System:
         for q, sig in zip(self.questions, self.signals):
             if only is not None and q.id not in only:
                 continue
-            result = self.searcher.rank(q.q, sig, country=q.country, limit=10, per_article=1, ranking=ranking)
+            depth = self.reranker.depth if self.reranker else 0
+            result = self.searcher.rank(q.q, sig, country=q.country, limit=max(10, depth), per_article=1,
+                                        ranking=ranking)
+            if self.reranker:
+                result.hits = self.reranker.rerank(sig.text or q.q, result.hits)[:10]
             top = result.hits[0] if result.hits else None
             outcomes.append(
                 Outcome(

@@ -357,7 +357,8 @@
   shadow.appendChild(launcher);
   shadow.appendChild(panel);
 
-  var results = [], active = -1, latest = 0, timer = null, controller = null, lastFocus = null, session = newSession();
+  var results = [], active = -1, latest = 0, timer = null, finalTimer = null, controller = null, lastFocus = null,
+    session = newSession(), staged = true; // staged: the service has a second stage (until it says otherwise)
   var category = "", suggestLatest = 0;
 
   function open() {
@@ -538,29 +539,60 @@
     input.setAttribute("aria-expanded", results.length ? "true" : "false");
   }
 
-  function search(picked) {
+  // Two paths: as-you-type (each 200 ms pause) asks the first stage, which is cheap; the
+  // final question (Enter, a picked suggestion, typing stopped for 600 ms) asks with
+  // rerank, and its results replace the shown ones in place (`replace`).
+  function search(picked, final) {
     var q = input.value.trim();
     var mine = ++latest;
+    if (final && !staged) return;
     if (controller) controller.abort();
+    if (final) clearTimeout(finalTimer);
     if (!q) { list.textContent = ""; status.textContent = ""; results = []; loadSuggestions(""); return; }
-    if (picked !== true) loadSuggestions(q);
+    if (picked !== true && !final) loadSuggestions(q);
     controller = window.AbortController ? new AbortController() : null;
-    status.textContent = T.searching;
+    if (!final) status.textContent = T.searching;
     // The question's language is detected (a member on the German page may ask in Russian);
     // the page's language only decides when it cannot be ("IBAN", "PV").
-    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, category: category, limit: "5", session: session, source: "widget" },
-        controller && controller.signal)
-      .then(function (body) { if (mine === latest) show(body); })
+    ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, category: category, limit: "5", session: session,
+          source: "widget", rerank: final ? "true" : "" }, controller && controller.signal)
+      .then(function (body) {
+        if (mine !== latest) return;
+        if (final) replace(body); else show(body);
+        if (!final && picked === true) search(true, true);
+      })
       .catch(function (e) {
         if (mine !== latest || (e && e.name === "AbortError")) return;
+        if (final) { status.textContent = ""; return; } // the first stage's results stay
         list.textContent = "";
         status.textContent = T.error;
       });
   }
 
+  // The reranked results in place of the first stage's: nothing changes when the order is
+  // the same, and the selected or opened result stays selected or opened where it went.
+  function replace(body) {
+    var key = function (r) { return r.article_id + "#" + r.anchor + "@" + r.lang; };
+    var next = body.results || [];
+    if (!body.reranked) staged = false; // a service without a second stage: ask once per question from now on
+    if (!body.reranked || next.map(key).join() === results.map(key).join()) { queryId = body.query_id || queryId; return; }
+    var items = options(), chosen = active >= 0 && items[active] && items[active].classList.contains("result")
+      ? key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), items[active])]) : null;
+    var opened = Array.prototype.map.call(list.querySelectorAll("li.result.open"), function (li) {
+      return key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), li)]);
+    });
+    show(body);
+    next.forEach(function (r, i) {
+      if (opened.indexOf(key(r)) >= 0) toggle(i);
+      if (key(r) === chosen) setActive(Array.prototype.indexOf.call(options(), list.querySelectorAll("li.result")[i]));
+    });
+  }
+
   input.addEventListener("input", function () {
     clearTimeout(timer);
+    clearTimeout(finalTimer);
     timer = setTimeout(search, 200);
+    finalTimer = setTimeout(function () { search(false, true); }, 600);
   });
   input.addEventListener("focus", function () {
     if (!input.value.trim() && !suggestList.childNodes.length) loadSuggestions("");
@@ -568,6 +600,11 @@
   input.addEventListener("keydown", function (e) {
     if (e.key === "ArrowDown") { e.preventDefault(); setActive(active + 1); }
     else if (e.key === "ArrowUp") { e.preventDefault(); setActive(active - 1); }
+    else if (e.key === "Enter" && active < 0 && input.value.trim()) {
+      e.preventDefault();
+      clearTimeout(timer);
+      search(false, true);
+    }
     else if (e.key === "Enter" && active >= 0) {
       e.preventDefault();
       var item = options()[active];

