@@ -181,6 +181,15 @@ def cmd_rules_test(args) -> int:
     return 0
 
 
+def _reranker(folder: Path, threads: int = 1):
+    """The second stage in `folder` (`--reranker`); a `UsageError` when it is not one."""
+    from .rerank import Reranker, is_cross_folder
+
+    if not is_cross_folder(folder):
+        raise UsageError(f"--reranker {folder}: not a cross-encoder folder (qa train-rerank)")
+    return Reranker.from_folder(folder, threads=threads)
+
+
 def _systems(args, models: list[str], phrasings: tuple[bool, ...] = (True,)):
     """The evaluation sets of `--questions`/`--corpus` and {set name: {label: System}}."""
     from .quality.evaluate import systems_for
@@ -199,11 +208,7 @@ def cmd_eval(args) -> int:
     sets, systems = _systems(args, models, phrasings)
     label = f"{models[0]} hybrid"
     if args.reranker:
-        from .rerank import Reranker, is_cross_folder
-
-        if not is_cross_folder(args.reranker):
-            raise UsageError(f"--reranker {args.reranker}: not a cross-encoder folder (qa train-rerank)")
-        reranker = Reranker.from_folder(args.reranker, threads=2)
+        reranker = _reranker(args.reranker, threads=2)
         for by_label in systems.values():
             staged = by_label[label].with_reranker(reranker)
             by_label[staged.label] = staged
@@ -329,12 +334,9 @@ def cmd_bench(args) -> int:
 
 def _bench_final(args, bench, encoder, index, questions: list[str], clients: list[int], report: dict) -> None:
     """The final path (rerank=true) beside the as-you-type one, in process and over HTTP."""
-    from .rerank import Reranker, is_cross_folder
     from .search import Searcher
 
-    if not is_cross_folder(args.reranker):
-        raise UsageError(f"--reranker {args.reranker}: not a cross-encoder folder (qa train-rerank)")
-    staged = Searcher(index, encoder, reranker=Reranker.from_folder(args.reranker))
+    staged = Searcher(index, encoder, reranker=_reranker(args.reranker))
     steps = bench.breakdown(staged, questions, rerank=True)
     report["final_breakdown_ms"] = steps
     print("Final path (rerank=true), in-process, median ms per step: "

@@ -55,6 +55,14 @@ def test_a_training_command_refuses_a_missing_base_model_with_one_error_line(com
     assert not (tmp_path / "out").exists()
 
 
+def test_bench_refuses_a_folder_that_is_no_second_stage_with_one_error_line(sample_index_dir, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "t-1", "q": "passwort vergessen", "lang": "de"}\n', encoding="utf-8")
+    run = qa("bench", "--index", str(sample_index_dir), "--questions", str(questions), "--reranker", str(tmp_path))
+    assert run.returncode == 1
+    assert run.stderr.count("error:") == 1 and f"--reranker {tmp_path}: not a cross-encoder folder" in run.stderr
+
+
 def test_ask_prints_top_sections(sample_index_dir):
     run = qa("ask", "как сменить центр", "--country", "KZ", "--index", str(sample_index_dir))
     assert run.returncode == 0, run.stderr
