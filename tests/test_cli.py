@@ -63,6 +63,16 @@ def test_bench_refuses_a_folder_that_is_no_second_stage_with_one_error_line(samp
     assert run.stderr.count("error:") == 1 and f"--reranker {tmp_path}: not a cross-encoder folder" in run.stderr
 
 
+def test_eval_refuses_a_corpus_without_a_valid_article_with_one_error_line(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "de", "bad", "Text.\n", countries="[XX]")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "t-1", "q": "passwort vergessen", "lang": "de", "gold": ["bad"]}\n', encoding="utf-8")
+    run = qa("eval", "--questions", str(questions), "--corpus", str(corpus), "--cache", str(tmp_path / "cache"))
+    assert run.returncode == 1
+    assert run.stderr.count("error:") == 1 and f"error: no valid article in {corpus}" in run.stderr
+
+
 def test_ask_prints_top_sections(sample_index_dir):
     run = qa("ask", "как сменить центр", "--country", "KZ", "--index", str(sample_index_dir))
     assert run.returncode == 0, run.stderr

