@@ -398,6 +398,8 @@ def _add_rules_commands(sub, s) -> None:
 
 
 def _add_ops_commands(sub, s) -> None:
+    from .ops.deploy import BURST, RATE
+
     p = sub.add_parser("deploy", help="nginx in front of N replicas on this machine (docs/deploy.md)")
     p.add_argument(
         "action", choices=["up", "render", "scrub-log"],
@@ -407,10 +409,9 @@ def _add_ops_commands(sub, s) -> None:
     p.add_argument("--replicas", type=int, default=2, help="qa serve processes (default: %(default)s)")
     p.add_argument("--port", type=int, default=8080, help="nginx listens on 127.0.0.1:PORT (default: %(default)s)")
     p.add_argument("--replica-port", type=int, default=8101, help="first replica's port (default: %(default)s)")
-    p.add_argument(
-        "--rate", type=float, default=20, help="requests/s per client address on /v1/* (default: %(default)s)"
-    )
-    p.add_argument("--burst", type=int, default=40, help="burst above the rate before 429 (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=RATE,
+                   help="requests/s per client address on /v1/* (default: %(default)s)")
+    p.add_argument("--burst", type=int, default=BURST, help="burst above the rate before 429 (default: %(default)s)")
     p.add_argument("--run-dir", type=Path, default=Path("run"), help="config, logs, pid files (default: %(default)s)")
     # render only: the same template in front of containers (deploy/compose.yaml, deploy/k8s/)
     p.add_argument("--listen", help="render: nginx listen address instead of 127.0.0.1:PORT, e.g. 0.0.0.0:8080")
