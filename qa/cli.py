@@ -1,5 +1,6 @@
-"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, tune, bench,
-deploy, report, gaps; `qa model` and `qa train` from qa/training/cli.py).
+"""`qa` command line: one subcommand per step (ingest, serve, ask, rules test, eval, tune,
+bench, deploy, report, gaps; `qa model`, `qa train` and `qa train-rerank` from
+qa/training/cli.py).
 
 Each command is a small function over the library and returns the exit code.
 Refusals are raised as `QAError`s and printed once, by `main`, as `error: …`.

@@ -1,4 +1,5 @@
-"""`qa model …` and `qa train`: the trainable e5 model (rebuild, fine-tune, export).
+"""`qa model …`, `qa train` and `qa train-rerank`: the trainable e5 model (rebuild,
+fine-tune, export) and the second stage cut from it.
 
 Kept out of qa/cli.py so that the main command line only gains one hook line. Errors
 are raised as `QAError`s; `qa.cli.main` prints them.
