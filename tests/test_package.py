@@ -133,3 +133,12 @@ def test_every_exception_class_is_in_the_one_tree_of_qa_errors():
     assert outside == {}
     errors = ast.parse((QA / "errors.py").read_text(encoding="utf-8"))
     assert len(_exception_classes(errors)) >= 10  # the check sees the real tree
+
+
+def test_the_readme_table_names_every_folder_and_top_level_module_of_qa():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## How it works", 1)[1].split("\n## ", 1)[0]
+    folders = [f"qa/{p.name}/" for p in sorted(QA.iterdir()) if p.is_dir() and p.name != "__pycache__"]
+    modules = [f"qa/{p.name}" for p in sorted(QA.glob("*.py")) if p.name != "__init__.py"]
+    assert "qa/rerank/" in folders and "qa/search.py" in modules
+    assert [name for name in folders + modules if f"`{name}`" not in table] == []
