@@ -1,5 +1,6 @@
-"""`qa` command line: one subcommand per step (ingest, serve, ask, eval, tune, bench,
-deploy, report, gaps; `qa model` and `qa train` from qa/training/cli.py).
+"""`qa` command line: one subcommand per step (ingest, serve, ask, rules test, eval, tune,
+bench, deploy, report, gaps; `qa model`, `qa train` and `qa train-rerank` from
+qa/training/cli.py).
 
 Each command is a small function over the library and returns the exit code.
 Refusals are raised as `QAError`s and printed once, by `main`, as `error: …`.
@@ -181,6 +182,15 @@ def cmd_rules_test(args) -> int:
     return 0
 
 
+def _reranker(folder: Path, threads: int = 1):
+    """The second stage in `folder` (`--reranker`); a `UsageError` when it is not one."""
+    from .rerank import Reranker, is_cross_folder
+
+    if not is_cross_folder(folder):
+        raise UsageError(f"--reranker {folder}: not a cross-encoder folder (qa train-rerank)")
+    return Reranker.from_folder(folder, threads=threads)
+
+
 def _systems(args, models: list[str], phrasings: tuple[bool, ...] = (True,)):
     """The evaluation sets of `--questions`/`--corpus` and {set name: {label: System}}."""
     from .quality.evaluate import systems_for
@@ -199,11 +209,7 @@ def cmd_eval(args) -> int:
     sets, systems = _systems(args, models, phrasings)
     label = f"{models[0]} hybrid"
     if args.reranker:
-        from .rerank import Reranker, is_cross_folder
-
-        if not is_cross_folder(args.reranker):
-            raise UsageError(f"--reranker {args.reranker}: not a cross-encoder folder (qa train-rerank)")
-        reranker = Reranker.from_folder(args.reranker, threads=2)
+        reranker = _reranker(args.reranker, threads=2)
         for by_label in systems.values():
             staged = by_label[label].with_reranker(reranker)
             by_label[staged.label] = staged
@@ -329,12 +335,9 @@ def cmd_bench(args) -> int:
 
 def _bench_final(args, bench, encoder, index, questions: list[str], clients: list[int], report: dict) -> None:
     """The final path (rerank=true) beside the as-you-type one, in process and over HTTP."""
-    from .rerank import Reranker, is_cross_folder
     from .search import Searcher
 
-    if not is_cross_folder(args.reranker):
-        raise UsageError(f"--reranker {args.reranker}: not a cross-encoder folder (qa train-rerank)")
-    staged = Searcher(index, encoder, reranker=Reranker.from_folder(args.reranker))
+    staged = Searcher(index, encoder, reranker=_reranker(args.reranker))
     steps = bench.breakdown(staged, questions, rerank=True)
     report["final_breakdown_ms"] = steps
     print("Final path (rerank=true), in-process, median ms per step: "
@@ -396,6 +399,8 @@ def _add_rules_commands(sub, s) -> None:
 
 
 def _add_ops_commands(sub, s) -> None:
+    from .ops.deploy import BURST, RATE
+
     p = sub.add_parser("deploy", help="nginx in front of N replicas on this machine (docs/deploy.md)")
     p.add_argument(
         "action", choices=["up", "render", "scrub-log"],
@@ -405,10 +410,9 @@ def _add_ops_commands(sub, s) -> None:
     p.add_argument("--replicas", type=int, default=2, help="qa serve processes (default: %(default)s)")
     p.add_argument("--port", type=int, default=8080, help="nginx listens on 127.0.0.1:PORT (default: %(default)s)")
     p.add_argument("--replica-port", type=int, default=8101, help="first replica's port (default: %(default)s)")
-    p.add_argument(
-        "--rate", type=float, default=20, help="requests/s per client address on /v1/* (default: %(default)s)"
-    )
-    p.add_argument("--burst", type=int, default=40, help="burst above the rate before 429 (default: %(default)s)")
+    p.add_argument("--rate", type=float, default=RATE,
+                   help="requests/s per client address on /v1/* (default: %(default)s)")
+    p.add_argument("--burst", type=int, default=BURST, help="burst above the rate before 429 (default: %(default)s)")
     p.add_argument("--run-dir", type=Path, default=Path("run"), help="config, logs, pid files (default: %(default)s)")
     # render only: the same template in front of containers (deploy/compose.yaml, deploy/k8s/)
     p.add_argument("--listen", help="render: nginx listen address instead of 127.0.0.1:PORT, e.g. 0.0.0.0:8080")

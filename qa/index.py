@@ -333,6 +333,89 @@ def _manifest(corpus: Corpus, encoder: Encoder, passages: PassageRows, phrasings
     }
 
 
+@dataclass
+class PhrasingRows:
+    """The member phrasings (`questions:`) of an index before embedding: one query row each."""
+
+    texts: list[str]
+    article: np.ndarray  # phrasing -> article number (int64)
+
+
+def phrasing_rows(articles: list[Article], included: bool = True) -> PhrasingRows:
+    """Every article's phrasings, in article order (none when not `included`)."""
+    texts = [q for a in articles for q in a.questions] if included else []
+    article = [a_no for a_no, a in enumerate(articles) for _ in a.questions] if included else []
+    return PhrasingRows(texts, np.array(article, dtype=np.int64))
+
+
+@dataclass
+class RawVectors:
+    """What the encoder gave for one build, before centring."""
+
+    passages: np.ndarray  # one row per passage text
+    phrasings: np.ndarray  # one query vector per phrasing
+    unanswerable: np.ndarray  # one query vector per written question without an answer
+    embedded: int  # passages and phrasings embedded now, not taken from the cache
+
+
+def embed_rows(passages: PassageRows, phrasings: PhrasingRows, encoder: Encoder, cache: EmbeddingCache | None,
+               progress=None) -> RawVectors:
+    """Passages embedded as passages; phrasings and the written unanswerable questions as
+    queries (they are questions, matched question against question). Cached by text."""
+    unanswerable_texts = [row["q"] for row in unanswerable_questions()]
+    if progress is not None:
+        progress.reset(total=len(passages.texts) + len(phrasings.texts) + len(unanswerable_texts))
+    raw, embedded = _embed(passages.texts, encoder.encode_passages, encoder.identity, cache, progress)
+    raw_phrases, embedded_phrases = _embed(phrasings.texts, encoder.encode_queries, encoder.identity + "|query",
+                                           cache, progress)
+    unanswerable, _ = _embed(unanswerable_texts, encoder.encode_queries, encoder.identity + "|query", cache, progress)
+    if cache is not None:
+        cache.save()
+    if not passages.texts:
+        raw = np.zeros((0, encoder.dimension), np.float32)
+    return RawVectors(raw, raw_phrases, unanswerable, embedded + embedded_phrases)
+
+
+@dataclass
+class CentredRows:
+    """The FAISS rows of a build: passages, then phrasings, each centred on its language."""
+
+    vectors: np.ndarray
+    rows: np.ndarray  # row -> section number (int32)
+    phrasing_section: np.ndarray  # phrasing -> the section of its article it is mapped to
+    means: dict[str, np.ndarray]
+
+
+def centre_rows(articles: list[Article], passages: PassageRows, phrasings: PhrasingRows, raw: RawVectors,
+                blocks) -> CentredRows:
+    """Each language's mean passage subtracted from its passages and phrasings, and each
+    phrasing mapped to a section of its article (`map_phrasings`)."""
+    row_langs = np.array([passages.sections[r].lang for r in passages.rows])
+    means = language_means(raw.passages, row_langs)
+    centered = _center(raw.passages, row_langs, means, blocks)
+    if phrasings.texts:
+        phrase_langs = np.array([articles[a].lang for a in phrasings.article])
+        centered_phrases = _center(raw.phrasings, phrase_langs, means, blocks)
+        phrasing_section = _phrasing_sections(
+            centered_phrases, phrasings.article, centered, passages.rows, np.array(passages.kinds) == ROW_SECTION,
+            passages.section_article, passages.sections,
+        )
+        vectors = np.vstack([centered, centered_phrases])
+    else:
+        phrasing_section = np.zeros(0, dtype=np.int32)
+        vectors = centered
+    rows = np.concatenate([passages.rows, phrasing_section]).astype(np.int32)
+    return CentredRows(vectors, rows, phrasing_section, means)
+
+
+def lexical_index(articles: list[Article], passages: PassageRows, phrasings: PhrasingRows) -> LexicalIndex:
+    """BM25 over every section (`lexical_text`), then every phrasing, each in its article's language."""
+    return LexicalIndex.build(
+        [(lexical_text(articles[a], s), s.lang) for s, a in zip(passages.sections, passages.section_article)]
+        + [(text, articles[a].lang) for text, a in zip(phrasings.texts, phrasings.article)]
+    )
+
+
 def build_index(
     corpus: Corpus,
     encoder: Encoder,
@@ -344,62 +427,30 @@ def build_index(
     """Embed every section of `corpus` (and, with `phrasings`, every member phrasing
     from `questions:`, as a query) reusing cached vectors, and assemble an `Index`.
 
-    Steps: the passage rows; the embeddings (cached by text); each language's mean,
-    subtracted from its rows; each phrasing mapped to a section of its article; FAISS
-    over passages and phrasings; BM25 over sections and phrasings; the manifest."""
+    Steps: the passage and phrasing rows; their embeddings (cached by text); each
+    language's mean subtracted from its rows, each phrasing mapped to a section of its
+    article; BM25 over sections and phrasings; FAISS over passages and phrasings; the
+    manifest."""
     started = time.time()
     articles = corpus.articles
     passages = passage_rows(articles, encoder.useful_words)
-    # Phrasings are questions: embedded like a query, matched question against question.
-    phrase_texts = [q for a in articles for q in a.questions] if phrasings else []
-    phrase_article = np.array([a_no for a_no, a in enumerate(articles) for _ in a.questions] if phrasings else [],
-                              dtype=np.int64)
-
-    unanswerable_texts = [row["q"] for row in unanswerable_questions()]
-    if progress is not None:
-        progress.reset(total=len(passages.texts) + len(phrase_texts) + len(unanswerable_texts))
-    raw, embedded = _embed(passages.texts, encoder.encode_passages, encoder.identity, cache, progress)
-    raw_phrases, embedded_phrases = _embed(phrase_texts, encoder.encode_queries, encoder.identity + "|query", cache,
-                                           progress)
-    unanswerable, _ = _embed(unanswerable_texts, encoder.encode_queries, encoder.identity + "|query", cache, progress)
-    if cache is not None:
-        cache.save()
-    if not passages.texts:
-        raw = np.zeros((0, encoder.dimension), np.float32)
-
-    row_langs = np.array([passages.sections[r].lang for r in passages.rows])
-    means = language_means(raw, row_langs)
-    centered = _center(raw, row_langs, means, encoder.blocks)
-    if phrase_texts:
-        phrase_langs = np.array([articles[a].lang for a in phrase_article])
-        centered_phrases = _center(raw_phrases, phrase_langs, means, encoder.blocks)
-        phrasing_section = _phrasing_sections(
-            centered_phrases, phrase_article, centered, passages.rows, np.array(passages.kinds) == ROW_SECTION,
-            passages.section_article, passages.sections,
-        )
-        vectors = np.vstack([centered, centered_phrases])
-    else:
-        phrasing_section = np.zeros(0, dtype=np.int32)
-        vectors = centered
-    rows = np.concatenate([passages.rows, phrasing_section]).astype(np.int32)
-
-    lexical = LexicalIndex.build(
-        [(lexical_text(articles[a], s), s.lang) for s, a in zip(passages.sections, passages.section_article)]
-        + [(text, articles[a].lang) for text, a in zip(phrase_texts, phrase_article)]
-    )
+    phrases = phrasing_rows(articles, phrasings)
+    raw = embed_rows(passages, phrases, encoder, cache, progress)
+    centred = centre_rows(articles, passages, phrases, raw, encoder.blocks)
+    lexical = lexical_index(articles, passages, phrases)
     return Index(
-        manifest=_manifest(corpus, encoder, passages, len(phrase_texts), len(rows), approximate_above, started,
-                           embedded + embedded_phrases),
+        manifest=_manifest(corpus, encoder, passages, len(phrases.texts), len(centred.rows), approximate_above,
+                           started, raw.embedded),
         articles=articles,
         sections=passages.sections,
         section_article=passages.section_article,
-        faiss_index=make_faiss(vectors, approximate_above),
-        rows=rows,
-        row_kind=np.array(passages.kinds + [ROW_PHRASING] * len(phrase_texts), dtype=np.int8),
-        means=means,
+        faiss_index=make_faiss(centred.vectors, approximate_above),
+        rows=centred.rows,
+        row_kind=np.array(passages.kinds + [ROW_PHRASING] * len(phrases.texts), dtype=np.int8),
+        means=centred.means,
         lexical=lexical,
-        phrasing_section=phrasing_section,
+        phrasing_section=centred.phrasing_section,
         synonyms=corpus.synonyms or Synonyms([]),
-        unanswerable=unanswerable,
+        unanswerable=raw.unanswerable,
         rules=corpus.rules if isinstance(corpus.rules, Rules) else Rules(),
     )

@@ -21,7 +21,7 @@ import re
 from functools import lru_cache
 
 UNKNOWN = "unknown"
-_CYRILLIC_WORD = re.compile(r"[\u0400-\u04FF]{2,}")
+CYRILLIC_WORD = re.compile(r"[\u0400-\u04FF]{2,}")  # one such word makes a question Russian
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 # With three labels a coin-flip is 0.33; below this the guess is not worth acting on.
 MIN_CONFIDENCE = 0.5
@@ -44,7 +44,7 @@ def detect_language(text: str) -> str:
     """'ru', 'de', 'en', or 'unknown'."""
     if not _LETTER.search(text):
         return UNKNOWN
-    if _CYRILLIC_WORD.search(text):
+    if CYRILLIC_WORD.search(text):
         return "ru"
     lang, confidence = _identifier().classify(text)
     if lang == "ru":  # Latin text the model still calls Russian: transliteration, names

@@ -32,14 +32,13 @@ from typing import TYPE_CHECKING
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
 
 from .corpus import Article, Section
-from .language import UNKNOWN, detect_language
+from .language import CYRILLIC_WORD, UNKNOWN, detect_language
 from .text import fold_yo, normalize, stemmer
 from .translit import LATIN_WORD, candidates, prepare_latin, skeleton
 
 if TYPE_CHECKING:
     from .index import Index
 
-_CYRILLIC_WORD = re.compile(r"[\u0400-\u04FF]{2,}")
 _WHOLE_CYRILLIC_WORD = re.compile(r"(?<!\w)[\u0400-\u04FF]{2,}(?!\w)")
 _WHOLE_LATIN_WORD = re.compile(r"(?<!\w)[a-z]+(?!\w)")
 _LATIN_STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN)
@@ -203,7 +202,7 @@ def prepare(text: str, vocabulary: Vocabulary | None = None, lang: str | None = 
     normal = normalize(text)
     detected = lang or detect_language(normal)
     plain = PreparedQuestion(normal, normal, detected, False)
-    if vocabulary is None or (lang in ("de", "en")) or _CYRILLIC_WORD.search(normal):
+    if vocabulary is None or (lang in ("de", "en")) or CYRILLIC_WORD.search(normal):
         return plain
     words = _words(normal, vocabulary, forced=lang == "ru")
     if not words or not _is_russian(words, forced=lang == "ru"):

@@ -24,7 +24,7 @@ TUNED = ("lexical_weight", "lexical_half", "phrase_weight", "article_weight", "a
 @dataclass
 class Ranking:
     """Weights of the ranking. The defaults of each bundled model are chosen by
-    `qa tune` (qa/tuning.py) and stored in qa/ranking.json; see docs/quality.md."""
+    `qa tune` (qa/quality/tuning.py) and stored in qa/ranking.json; see docs/quality.md."""
 
     lexical_weight: float = 0.1
     lexical_half: float = 4.0

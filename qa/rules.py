@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from .corpus import COUNTRIES, LANGUAGES, Corpus, Synonyms
-from .corpus.synonyms import Words, _match_at, _words
+from .corpus.synonyms import Words, match_at, term_words, yaml_line
 from .errors import CorpusError
 
 RULES_FILE = "rules.yaml"  # at the corpus root, beside synonyms.yaml
@@ -52,7 +52,7 @@ class Rule:
     target: str = ""  # as written: "ord-tracking#anchor"
 
     def __post_init__(self):
-        self._words: list[Words] = [_words(q) for q in self.query]
+        self._words: list[Words] = [term_words(q) for q in self.query]
 
     def active(self, now: datetime) -> bool:
         return (not self.valid_from or now >= datetime.fromisoformat(self.valid_from)) and not self.expired(now)
@@ -67,7 +67,7 @@ class Rule:
             return False
         if self.category and category != self.category:  # only a search narrowed to it (a portal tile)
             return False
-        return any(_match_at(term, text, start) for term in self._words for text in texts
+        return any(match_at(term, text, start) for term in self._words for text in texts
                    for start in range(len(text)))
 
     def targets(self, article_id: str, position: int) -> bool:
@@ -103,7 +103,7 @@ class Rules:
         candidates = [r for r in self.rules if any_time or r.active(now)]
         if not candidates:
             return []
-        texts = [_words(question)] + [_words(t) for t in synonyms.expand(question)]
+        texts = [term_words(question)] + [term_words(t) for t in synonyms.expand(question)]
         return [r for r in candidates if r.applies_to(texts, lang, country, category)]
 
     def to_json(self) -> list[dict]:
@@ -115,22 +115,18 @@ class Rules:
 
 
 # -- parsing ------------------------------------------------------------------------------
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
 def _scalar(path: Path, node: yaml.Node, what: str) -> str:
     if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
-        raise CorpusError(path, _line(node), f"{what} must be a non-empty value")
+        raise CorpusError(path, yaml_line(node), f"{what} must be a non-empty value")
     return str(node.value).strip()
 
 
 def _list(path: Path, node: yaml.Node, what: str) -> list[tuple[str, int]]:
     """A scalar or a list of scalars, each with its line."""
     items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    out = [(_scalar(path, item, what), _line(item)) for item in items]
+    out = [(_scalar(path, item, what), yaml_line(item)) for item in items]
     if not out:
-        raise CorpusError(path, _line(node), f"{what} must not be an empty list")
+        raise CorpusError(path, yaml_line(node), f"{what} must not be an empty list")
     return out
 
 
@@ -146,7 +142,7 @@ def _moment(path: Path, node: yaml.Node, key: str) -> str:
             moment = datetime.fromisoformat(text.replace(" ", "T"))
             moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
-        raise CorpusError(path, _line(node), f"`{key}: {text}` is not a date (2026-12-04) or time "
+        raise CorpusError(path, yaml_line(node), f"`{key}: {text}` is not a date (2026-12-04) or time "
                                              "(2026-12-04T18:00:00Z)") from None
     return moment.isoformat()
 
@@ -157,7 +153,7 @@ def _target(path: Path, node: yaml.Node, corpus: Corpus, action: str) -> tuple[s
     article_id, _, anchor = text.partition("#")
     versions = [a for a in corpus.articles if a.id == article_id]
     if not versions:
-        raise CorpusError(path, _line(node), f"`{action}: {text}`: no article with id '{article_id}'")
+        raise CorpusError(path, yaml_line(node), f"`{action}: {text}`: no article with id '{article_id}'")
     if not anchor:
         return article_id, 0 if action == "pin" else None
     for a in versions:
@@ -165,39 +161,39 @@ def _target(path: Path, node: yaml.Node, corpus: Corpus, action: str) -> tuple[s
             if s.anchor == anchor:
                 return article_id, s.position
     known = sorted({s.anchor for a in versions for s in a.sections if s.anchor})
-    raise CorpusError(path, _line(node), f"`{action}: {text}`: article '{article_id}' has no section "
+    raise CorpusError(path, yaml_line(node), f"`{action}: {text}`: article '{article_id}' has no section "
                                          f"'#{anchor}' (its anchors: {', '.join(known)})")
 
 
 def _when(path: Path, node: yaml.Node, corpus: Corpus) -> dict:
     if not isinstance(node, yaml.MappingNode):
-        raise CorpusError(path, _line(node), "`when` must be a mapping with `query` (and optionally lang, "
+        raise CorpusError(path, yaml_line(node), "`when` must be a mapping with `query` (and optionally lang, "
                                              "country, category)")
     fields = _mapping(path, node, WHEN_KEYS, "`when`")
     if "query" not in fields:
-        raise CorpusError(path, _line(node), "`when` needs `query`: the words or phrases the rule reacts to")
+        raise CorpusError(path, yaml_line(node), "`when` needs `query`: the words or phrases the rule reacts to")
     out: dict = {"query": []}
     for term, line in _list(path, fields["query"], "a query term"):
-        if not _words(term):
+        if not term_words(term):
             raise CorpusError(path, line, f"query term '{term}' has no letters or digits")
         out["query"].append(" ".join(term.split()))
     if "lang" in fields:
         out["langs"] = [v for v, _ in _list(path, fields["lang"], "`lang`")]
         bad = [v for v in out["langs"] if v not in LANGUAGES]
         if bad:
-            raise CorpusError(path, _line(fields["lang"]),
+            raise CorpusError(path, yaml_line(fields["lang"]),
                               f"unknown language '{bad[0]}' (known: {', '.join(LANGUAGES)})")
     if "country" in fields:
         out["countries"] = [v.upper() for v, _ in _list(path, fields["country"], "`country`")]
         bad = [v for v in out["countries"] if v not in COUNTRIES]
         if bad:
-            raise CorpusError(path, _line(fields["country"]),
+            raise CorpusError(path, yaml_line(fields["country"]),
                               f"unknown country '{bad[0]}' (known: {', '.join(COUNTRIES)})")
     if "category" in fields:
         out["category"] = _scalar(path, fields["category"], "`category`")
         known = sorted({a.category for a in corpus.articles})
         if out["category"] not in known:
-            raise CorpusError(path, _line(fields["category"]),
+            raise CorpusError(path, yaml_line(fields["category"]),
                               f"unknown category '{out['category']}' (known: {', '.join(known)})")
     return out
 
@@ -207,10 +203,10 @@ def _mapping(path: Path, node: yaml.MappingNode, allowed: set[str], what: str) -
     for key_node, value in node.value:
         key = str(key_node.value)
         if key not in allowed:
-            raise CorpusError(path, _line(key_node),
+            raise CorpusError(path, yaml_line(key_node),
                               f"unknown key '{key}' in {what} (allowed: {', '.join(sorted(allowed))})")
         if key in out:
-            raise CorpusError(path, _line(key_node), f"key '{key}' appears twice in {what}")
+            raise CorpusError(path, yaml_line(key_node), f"key '{key}' appears twice in {what}")
         out[key] = value
     return out
 
@@ -220,14 +216,14 @@ def _number(path: Path, node: yaml.Node, key: str, kind: type, low: float, high:
     try:
         value = kind(text)
     except ValueError:
-        raise CorpusError(path, _line(node), f"`{key}: {text}` must be a number") from None
+        raise CorpusError(path, yaml_line(node), f"`{key}: {text}` must be a number") from None
     if not low <= value <= high:
-        raise CorpusError(path, _line(node), f"`{key}: {text}` must be between {low} and {high}")
+        raise CorpusError(path, yaml_line(node), f"`{key}: {text}` must be between {low} and {high}")
     return value
 
 
 def _rule(path: Path, node: yaml.Node, n: int, corpus: Corpus, names: dict[str, int]) -> Rule:
-    line = _line(node)
+    line = yaml_line(node)
     if not isinstance(node, yaml.MappingNode):
         raise CorpusError(path, line, f"rule {n} must be a mapping with name, when and one of pin, hide, boost")
     fields = _mapping(path, node, KEYS, f"rule {n}")
@@ -247,11 +243,11 @@ def _rule(path: Path, node: yaml.Node, n: int, corpus: Corpus, names: dict[str, 
                 target=_scalar(path, fields[action], action), **_when(path, fields["when"], corpus))
     if "position" in fields:
         if action != "pin":
-            raise CorpusError(path, _line(fields["position"]), "`position` belongs to a `pin` rule")
+            raise CorpusError(path, yaml_line(fields["position"]), "`position` belongs to a `pin` rule")
         rule.rank = _number(path, fields["position"], "position", int, 1, MAX_POSITION)
     if "by" in fields:
         if action != "boost":
-            raise CorpusError(path, _line(fields["by"]), "`by` belongs to a `boost` rule")
+            raise CorpusError(path, yaml_line(fields["by"]), "`by` belongs to a `boost` rule")
         rule.by = _number(path, fields["by"], "by", float, -MAX_BOOST, MAX_BOOST)
     elif action == "boost":
         raise CorpusError(path, line, f"boost rule '{name}' needs `by:` (a score between -1 and 1, e.g. 0.1)")
@@ -259,7 +255,7 @@ def _rule(path: Path, node: yaml.Node, n: int, corpus: Corpus, names: dict[str, 
         if key in fields:
             setattr(rule, f"valid_{key}", _moment(path, fields[key], key))
     if rule.valid_from and rule.valid_until and rule.valid_until <= rule.valid_from:
-        raise CorpusError(path, _line(fields["until"]), f"rule '{name}' ends (`until`) before it starts (`from`)")
+        raise CorpusError(path, yaml_line(fields["until"]), f"rule '{name}' ends (`until`) before it starts (`from`)")
     return rule
 
 
@@ -279,7 +275,7 @@ def load_rules(path: Path | str, corpus: Corpus) -> Rules:
     if root is None:
         return Rules()
     if not isinstance(root, yaml.SequenceNode):
-        raise CorpusError(path, _line(root), "the file must be a list of rules, each starting with `- name: …`")
+        raise CorpusError(path, yaml_line(root), "the file must be a list of rules, each starting with `- name: …`")
     names: dict[str, int] = {}
     return Rules([_rule(path, node, n, corpus, names) for n, node in enumerate(root.value, 1)])
 

@@ -2,18 +2,25 @@
 
 `signals` computes the evidence once (the costly part); `fuse` and `rank` combine it
 with a `Ranking`'s weights, so tuning and evaluation reuse the product's own code.
+`search` runs them, then the second stage and the rules.
 
 Ranking, in order:
+0. The question: normalised, its language detected, Latin-script Russian read into
+   Cyrillic by the corpus's own Russian words (`qa.query.prepare`). That text is what
+   is searched (`SearchResult.searched`).
 1. Dense: the query vector (centred with its language's mean, see `Index.center`)
    against every chunk; a section scores its best chunk. A member phrasing
-   (`questions:`) mapped to a section counts `phrase_weight` times its cosine.
+   (`questions:`) mapped to a section counts `phrase_weight` times its cosine, less
+   what question shape alone gives a phrasing match (`qa.background`).
 2. Lexical: BM25 over stemmed titles, tags, text and phrasings (with the operator's
    synonyms added to the question), relative to the question's best BM25 match:
    `bm25 / (best + lexical_half)`. A rare exact word (ОГРНИП, ELSTER) then counts
    fully however low its raw BM25, and `lexical_half` damps a question whose best
    match is itself weak. It adds at most `lexical_weight` to the cosine, keeping the
    dense score's scale, so lexical evidence re-orders close calls instead of dragging
-   good dense matches down.
+   good dense matches down. A section that exists only in other languages than the
+   question's cannot match its words: it gets the best lexical evidence of the
+   question-language sections the dense side ranks highest (`_impute_lexical`).
 3. Translations: versions of the same section (same article id and position) are
    one result; it scores its best version and is shown in the user's language
    when that version exists.
@@ -21,13 +28,22 @@ Ranking, in order:
    score (its best section, or its title/tags rows and phrasings), so a section of the
    clearly right article beats a lone lucky section elsewhere. Numbered steps add
    `steps_bonus`.
-5. Country: ineligible sections are dropped. A section scoped to the user's country
-   that scores within `country_margin` of its article's best general section is
-   placed just above it: for a member in Kazakhstan "how do I pay" should open on
-   the Kazakhstan section, but "my card payment failed" should not.
-6. Answered: the top result's confidence, fused like its score but with lexical
-   evidence in absolute terms (`answer_half`, see `Searcher._confidence`), compared
-   with `threshold`.
+5. Filters and country: a category keeps only its sections; ineligible countries'
+   sections are dropped. A section scoped to the user's country that scores within
+   `country_margin` of its article's best general section is placed just above it:
+   for a member in Kazakhstan "how do I pay" should open on the Kazakhstan section,
+   but "my card payment failed" should not. No article fills more than `per_article`
+   results.
+6. Answered: the fitted no-answer decision (`qa.answerability`, over
+   `SearchResult.features`) where it was fitted on this index's articles; otherwise
+   the top result's confidence, fused like its score but with lexical evidence in
+   absolute terms (`answer_half`, see `Searcher._confidence`), against `threshold`.
+
+After ranking (`search`):
+7. Second stage: a final question (`rerank=True`) on a service with a reranker has
+   its top candidates reread together with the question (qa/rerank/).
+8. Rules: the support team's hide, boost and pin (qa/rules.py) act on the ranked
+   list, ranked with room to spare; a pin makes the answer `answered`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from qa.artifact import current_build, load_index
 
 from .conftest import ROOT, write_article
@@ -43,6 +45,32 @@ def test_ingest_fails_when_nothing_can_be_built(tmp_path):
     assert run.returncode == 1 and "no valid article" in run.stderr
     missing = qa("ingest", "--corpus", str(tmp_path / "nope"), "--out", str(tmp_path / "idx"), "--quiet")
     assert missing.returncode == 1 and "corpus folder not found" in missing.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "train-rerank"])
+def test_a_training_command_refuses_a_missing_base_model_with_one_error_line(command, tmp_path):
+    run = qa(command, "--base", str(tmp_path / "no-model"), "--out", str(tmp_path / "out"))
+    assert run.returncode == 1
+    assert run.stderr.count("error:") == 1 and f"{tmp_path / 'no-model'}: no such model folder" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_refuses_a_folder_that_is_no_second_stage_with_one_error_line(sample_index_dir, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "t-1", "q": "passwort vergessen", "lang": "de"}\n', encoding="utf-8")
+    run = qa("bench", "--index", str(sample_index_dir), "--questions", str(questions), "--reranker", str(tmp_path))
+    assert run.returncode == 1
+    assert run.stderr.count("error:") == 1 and f"--reranker {tmp_path}: not a cross-encoder folder" in run.stderr
+
+
+def test_eval_refuses_a_corpus_without_a_valid_article_with_one_error_line(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "de", "bad", "Text.\n", countries="[XX]")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "t-1", "q": "passwort vergessen", "lang": "de", "gold": ["bad"]}\n', encoding="utf-8")
+    run = qa("eval", "--questions", str(questions), "--corpus", str(corpus), "--cache", str(tmp_path / "cache"))
+    assert run.returncode == 1
+    assert run.stderr.count("error:") == 1 and f"error: no valid article in {corpus}" in run.stderr
 
 
 def test_ask_prints_top_sections(sample_index_dir):

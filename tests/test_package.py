@@ -1,5 +1,6 @@
-"""The shape of the package: no import cycles anywhere in qa/, and the heavy training
-libraries imported at module level only where training happens."""
+"""The shape of the package: no import cycles anywhere in qa/, the heavy training
+libraries imported at module level only where training happens, no function over 80
+lines, and every exception class in the one tree of qa/errors.py."""
 
 from __future__ import annotations
 
@@ -98,3 +99,46 @@ def test_only_training_imports_torch_and_transformers_at_module_level():
     }
     assert offenders == {}
     assert "torch" in {t.split(".")[0] for t in edges["qa.encoder.st_backend"]}  # the check sees real imports
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_in_qa_is_over_80_lines():
+    long = []
+    for path in _modules().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+def _exception_classes(tree: ast.Module) -> list[str]:
+    """Classes deriving from a base named like an exception (`...Error`, `...Exception`)."""
+    return [
+        node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+        and any(ast.unparse(b).split(".")[-1].endswith(("Error", "Exception")) for b in node.bases)
+    ]
+
+
+def test_every_exception_class_is_in_the_one_tree_of_qa_errors():
+    assert _exception_classes(ast.parse("class Refused(ValueError): pass\nclass Fine: pass")) == ["Refused"]
+    outside = {
+        str(path.relative_to(ROOT)): found
+        for path in _modules().values()
+        if path != QA / "errors.py" and (found := _exception_classes(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert outside == {}
+    errors = ast.parse((QA / "errors.py").read_text(encoding="utf-8"))
+    assert len(_exception_classes(errors)) >= 10  # the check sees the real tree
+
+
+def test_the_readme_table_names_every_folder_and_top_level_module_of_qa():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## How it works", 1)[1].split("\n## ", 1)[0]
+    folders = [f"qa/{p.name}/" for p in sorted(QA.iterdir()) if p.is_dir() and p.name != "__pycache__"]
+    modules = [f"qa/{p.name}" for p in sorted(QA.glob("*.py")) if p.name != "__init__.py"]
+    assert "qa/rerank/" in folders and "qa/search.py" in modules
+    assert [name for name in folders + modules if f"`{name}`" not in table] == []

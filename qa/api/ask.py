@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
-from ..corpus import COUNTRIES, LANGUAGES
+from ..corpus import COUNTRIES, LANGUAGES, deep_link
 from ..events.recorder import Recorder
 from ..explain import explain as explain_hit
 from ..highlight import highlight, question_forms
@@ -24,7 +24,6 @@ from .models import (
     RuleFired,
     SectionOut,
     SupportPointer,
-    deep_link,
     to_result,
 )
 from .recording import get_recorder, record_ask, source_from_referer

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..corpus import COUNTRIES, Section
+from ..corpus import COUNTRIES, deep_link
 from ..highlight import Highlight
 from ..search import Hit
 from . import examples
@@ -256,10 +256,6 @@ class ArticleOut(BaseModel):
     sections: list[SectionOut]
 
     model_config = ConfigDict(json_schema_extra={"examples": [examples.ARTICLE]})
-
-
-def deep_link(url: str, section: Section) -> str:
-    return f"{url}#{section.anchor}" if section.anchor else url
 
 
 def to_result(hit: Hit, marks: Highlight | None = None, explain: dict | None = None) -> Result:

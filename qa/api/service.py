@@ -21,7 +21,7 @@ from ..search import Searcher
 
 log = logging.getLogger("qa.api")
 
-# Set by the server on SIGTERM (qa/server.py): /readyz then answers 503 "draining".
+# Set by the server on SIGTERM (qa/ops/server.py): /readyz then answers 503 "draining".
 DRAINING = threading.Event()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from ..errors import CorpusError, CorpusNotFound
+from ..errors import CorpusError, CorpusNotFound, NothingToBuild
 from .articles import Article, Corpus
 from .frontmatter import article_fields, read_front_matter
 from .sections import split_sections, title_heading
@@ -78,3 +78,12 @@ def load_corpus(root: Path | str) -> Corpus:
         errors.append(e)
         synonyms = Synonyms([])
     return Corpus(articles=articles, errors=errors, synonyms=synonyms)
+
+
+def load_nonempty_corpus(root: Path | str) -> Corpus:
+    """`load_corpus` for a step that builds from the articles (evaluation, training):
+    `NothingToBuild` when not one article is valid."""
+    corpus = load_corpus(root)
+    if not corpus.articles:
+        raise NothingToBuild(f"no valid article in {root}")
+    return corpus

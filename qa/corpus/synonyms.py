@@ -38,18 +38,19 @@ def _forms(word: str) -> frozenset[str]:
     return frozenset([word, *(stemmer(lang).stemWord(word) for lang in STEMMER_NAMES)])
 
 
-def _words(text: str) -> Words:
+def term_words(text: str) -> Words:
+    """`text` as words, each word as its set of forms: how synonyms and rules match."""
     return tuple(_forms(fold_yo(w)) for w in WORD.findall(text.lower()))
 
 
-def _match_at(term: Words, text: Words, start: int) -> bool:
+def match_at(term: Words, text: Words, start: int) -> bool:
     """Whether the words of `term` occur in `text` from `start` on, in order."""
     return len(term) <= len(text) - start and all(t & w for t, w in zip(term, text[start : start + len(term)]))
 
 
 def _same_term(a: Words, b: Words) -> bool:
     """Two terms that match the same words (one would always match where the other does)."""
-    return len(a) == len(b) and _match_at(a, b, 0)
+    return len(a) == len(b) and match_at(a, b, 0)
 
 
 def _key(term: str) -> str:
@@ -61,7 +62,7 @@ class Synonyms:
     groups: list[list[str]] = field(default_factory=list)  # each group: equivalent terms, any language
 
     def __post_init__(self):
-        self._terms = [[_words(t) for t in group] for group in self.groups]
+        self._terms = [[term_words(t) for t in group] for group in self.groups]
         # (group, term) by each form of the term's first word: a text is scanned once.
         self._by_first: dict[str, list[tuple[int, int]]] = {}
         for g, terms in enumerate(self._terms):
@@ -79,13 +80,13 @@ class Synonyms:
             for form in word:
                 for g, t in self._by_first.get(form, ()):
                     words = self._terms[g][t]
-                    if _match_at(words, text, start):
+                    if match_at(words, text, start):
                         found.add((g, t, start, start + len(words)))
         return sorted(found)
 
     def terms_in(self, text: str) -> list[str]:
         """The terms that occur in `text`, as `expand` matches them, in file order."""
-        found = sorted({(g, t) for g, t, _, _ in self._matches(_words(text))})
+        found = sorted({(g, t) for g, t, _, _ in self._matches(term_words(text))})
         return [self.groups[g][t] for g, t in found]
 
     def expand(self, question: str) -> list[str]:
@@ -94,7 +95,7 @@ class Synonyms:
         their terms round-robin (file order within a group), so that when the bound
         `MAX_EXTRA_TERMS` cuts the list every matched group has had its share. No
         duplicates and nothing the question already contains."""
-        matches = self._matches(_words(question))
+        matches = self._matches(term_words(question))
         present = {(g, t) for g, t, _, _ in matches}
         # A match inside a longer match of another group does not count:
         # "Mein Konto" is the member's office, not the bank "Konto".
@@ -144,15 +145,18 @@ def load_synonyms(path: Path | str) -> Synonyms:
     if root is None:  # empty, or only comments
         return Synonyms()
     if not isinstance(root, yaml.SequenceNode):
-        raise CorpusError(path, _line(root), "the file must be a list of groups, one `- [term, term, ...]` per group")
+        raise CorpusError(path, yaml_line(root),
+                          "the file must be a list of groups, one `- [term, term, ...]` per group")
 
     groups: list[list[str]] = []
     seen: list[tuple[Words, str, int]] = []  # (words, term, line) of every term so far
     for n, node in enumerate(root.value, 1):
         if not isinstance(node, yaml.SequenceNode):
-            raise CorpusError(path, _line(node), f"group {n} must be a list of terms, e.g. `- [ИП, Einzelunternehmer]`")
+            raise CorpusError(path, yaml_line(node),
+                              f"group {n} must be a list of terms, e.g. `- [ИП, Einzelunternehmer]`")
         if len(node.value) < 2:
-            raise CorpusError(path, _line(node), f"group {n} has {len(node.value)} term(s); a group needs at least 2")
+            raise CorpusError(path, yaml_line(node),
+                              f"group {n} has {len(node.value)} term(s); a group needs at least 2")
         group_start = len(seen)
         group = []
         for item in node.value:
@@ -175,12 +179,13 @@ def load_synonyms(path: Path | str) -> Synonyms:
     return Synonyms(groups)
 
 
-def _line(node: yaml.Node) -> int:
+def yaml_line(node: yaml.Node) -> int:
+    """The 1-based line of a YAML node, for `CorpusError`s (also qa/rules.py)."""
     return node.start_mark.line + 1
 
 
 def _term(path: Path, node: yaml.Node) -> tuple[str, Words, int]:
-    line = _line(node)
+    line = yaml_line(node)
     if not isinstance(node, yaml.ScalarNode):
         raise CorpusError(path, line, "a term must be a string, not a list or mapping")
     if node.tag != _STR_TAG:
@@ -190,7 +195,7 @@ def _term(path: Path, node: yaml.Node) -> tuple[str, Words, int]:
     low, high = TERM_LENGTH
     if not low <= len(term) <= high:
         raise CorpusError(path, line, f"term '{term}' has {len(term)} characters; {low}-{high} are allowed")
-    words = _words(term)
+    words = term_words(term)
     if not words:
         raise CorpusError(path, line, f"term '{term}' has no letters or digits")
     return term, words, line

@@ -33,7 +33,6 @@ def is_onnx_folder(model: str) -> bool:
 
 class OnnxModel:
     def __init__(self, folder: str | Path, threads: int | None = None):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
@@ -44,24 +43,11 @@ class OnnxModel:
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.pad_id = int(config.get("pad_token_id", 1))
-        self._ort = ort
-        self.session = self._session(threads or default_threads())
-
-    def _session(self, threads: int | None):
-        options = self._ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Every batch has another shape: an arena sized for past shapes only grows
-        # (15 GB on a 47k-word corpus); plain allocation keeps memory to one batch.
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
-        return self._ort.InferenceSession(str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.folder / MODEL_FILE, threads or default_threads())
 
     def for_serving(self) -> None:
         """One query at a time on one thread (the server runs one worker per core)."""
-        self.session = self._session(1)
+        self.session = cpu_session(self.folder / MODEL_FILE, 1)
 
     @property
     def model(self) -> OnnxModel:
@@ -80,13 +66,7 @@ class OnnxModel:
     get_sentence_embedding_dimension = get_embedding_dimension
 
     def _batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(texts), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
+        ids, mask = padded(self.tokenizer.encode_batch(texts), self.pad_id)
         (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
         weights = mask[:, :, None].astype(np.float32)
         return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
@@ -119,6 +99,35 @@ class OnnxModel:
         if normalize_embeddings:
             out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
         return out
+
+
+def cpu_session(path: Path, threads: int | None):
+    """An onnxruntime session on the CPU; `threads` intra-op threads (None: onnxruntime's
+    choice). Shared by the ONNX encoder and the second stage (qa/rerank/cross.py)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Every batch has another shape: an arena sized for past shapes only grows
+    # (15 GB on a 47k-word corpus); plain allocation keeps memory to one batch.
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def padded(encodings: list, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """`input_ids` and `attention_mask` of a batch of `tokenizers` encodings, padded
+    with `pad_id` to the longest."""
+    width = max(len(e.ids) for e in encodings)
+    ids = np.full((len(encodings), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    for row, e in enumerate(encodings):
+        ids[row, : len(e.ids)] = e.ids
+        mask[row, : len(e.ids)] = 1
+    return ids, mask
 
 
 def default_threads() -> int | None:

