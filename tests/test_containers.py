@@ -172,6 +172,8 @@ def test_compose_answers_through_nginx_and_stores_the_event_in_postgres(compose_
     base, env = compose_up
     r = httpx.get(base + "/")
     assert r.status_code == 200 and "script-src 'self'" in r.headers["content-security-policy"]  # the template's CSP
+    for ops_only in ("/metrics", "/docs", "/openapi.json"):  # the template's allow-list: not the host's gateway
+        assert httpx.get(base + ops_only, timeout=10).status_code == 403, ops_only
     answer = ask(base, "Wie ändere ich mein Passwort?")
     assert answer["answered"] and answer["results"] and answer["query_id"]
     names = podman("ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--format", "{{.Names}}").stdout
