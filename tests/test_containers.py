@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +25,9 @@ from .conftest import ROOT
 
 APP = "localhost/helpdesk-qa"
 PROJECT = "hqa-test"  # podman-compose project: containers hqa-test_<service>_<n>
-NO_TORCH = ("torch", "transformers", "sentence_transformers")
+# Not in the serving image: training libraries, and the second stage's runtime (the
+# `onnx` extra): the image serves without them.
+NOT_IN_IMAGE = ("torch", "transformers", "sentence_transformers", "onnxruntime")
 MAX_IMAGE_MB = 450
 MAX_RSS_MB = 300
 
@@ -100,11 +103,27 @@ def test_the_serving_image_is_small_and_has_no_torch(images):
     size_mb = int(podman("image", "inspect", f"{APP}:latest", "--format", "{{.Size}}").stdout) / 1e6
     print(f"image {APP}:latest: {size_mb:.0f} MB; build steps (s): {images}")
     assert size_mb <= MAX_IMAGE_MB
-    code = f"import importlib.util as u; print([m for m in {NO_TORCH!r} if u.find_spec(m)])"
+    code = f"import importlib.util as u; print([m for m in {NOT_IN_IMAGE!r} if u.find_spec(m)])"
     assert podman("run", "--rm", f"{APP}:latest", "python3", "-c", code).stdout.strip() == "[]"
     image = json.loads(podman("image", "inspect", f"{APP}:latest").stdout)[0]
     assert image["Config"]["User"] == "10001:10001" and image["Config"]["StopSignal"] == "SIGTERM"
     assert "/readyz" in " ".join(image["Healthcheck"]["Test"])  # kept by --format docker
+
+
+def test_the_hosts_extra_ca_certificates_are_not_in_the_image(images):
+    """build-images.sh hands pip this machine's extra CAs as a build secret (the build
+    reaches PyPI through them); no layer keeps them."""
+    pems = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
+    if not pems:
+        pytest.skip("this machine trusts no extra CA certificates")
+    # The first base64 line of each certificate (it holds the serial number): a bundle or
+    # a copy that holds the certificate holds this line.
+    needles = [next(line for line in p.read_text().splitlines() if line and "-----" not in line) for p in pems]
+    args = [a for needle in needles for a in ("-e", needle)]
+    # as root, so that every file is readable: grep's 1 = nothing found (2 = a file it could not read)
+    found = podman("run", "--rm", "--user", "0", f"{APP}:latest", "grep", "-rlF", *args, "/etc", "/usr/local",
+                   "/opt", "/tmp", "/var/lib/helpdesk-qa", check=False)
+    assert found.returncode == 1 and found.stdout == "", found.stdout + found.stderr[-1000:]
 
 
 def _rss_mb(container: str) -> float:
