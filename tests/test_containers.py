@@ -209,6 +209,25 @@ def test_compose_answers_through_nginx_and_stores_the_event_in_postgres(compose_
     assert insights.status_code == 200, insights.text
 
 
+def test_compose_ingest_writes_the_shared_index_that_every_replica_serves(compose_up):
+    """The one-shot `ingest` service builds the corpus into the `index` volume and exits;
+    both replicas swap from the image's own build to that one."""
+    image_build = podman("run", "--rm", f"{APP}:latest", "cat", "/var/lib/helpdesk-qa/index/CURRENT").stdout.strip()
+    replicas = [f"{PROJECT}_qa_1", f"{PROJECT}_qa_2"]
+    readyz = "import json, urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:8000/readyz'))['build'])"
+
+    def on_the_ingested_build():
+        ingest = json.loads(podman("inspect", f"{PROJECT}_ingest_1").stdout)[0]["State"]
+        if ingest["Status"] == "exited" and ingest["ExitCode"] != 0:
+            logs = podman("logs", f"{PROJECT}_ingest_1", check=False)
+            pytest.fail(f"ingest exited with {ingest['ExitCode']}: {logs.stdout[-1000:]}{logs.stderr[-2000:]}")
+        current = podman("exec", replicas[0], "cat", "/var/lib/helpdesk-qa/index/CURRENT").stdout.strip()
+        served = {podman("exec", r, "python3", "-c", readyz, check=False).stdout.strip() for r in replicas}
+        return ingest["Status"] == "exited" and served == {current} != {image_build}
+
+    wait_for(on_the_ingested_build, 240, "both replicas on the build the ingest service wrote")
+
+
 class LightLoad:
     """~8 requests/s through nginx (below its 20 r/s per address) in a thread."""
 
