@@ -13,6 +13,8 @@
 #              the certificates in /usr/local/share/ca-certificates); passed as a build
 #              secret, never stored in an image. EXTRA_CA= (empty) passes none.
 #   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL   passed on to pip inside the build
+#   EXTRAS     the serving venv's extras (default: postgres); postgres,onnx adds the
+#              second stage's runtime (HELPDESK_QA_RERANKER), see docs/deploy.md
 # Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,8 +51,10 @@ for s in $STEPS; do
   case $s in
     base) [ -n "${BASE:-}" ] || step base deploy/base/build-base.sh ;;
     app)
-      step runtime build --build-arg "BASE=$base" --target runtime -t "$APP:runtime" -f deploy/Containerfile .
-      step index build --build-arg "BASE=$base" --build-arg "CORPUS=$CORPUS" -t "$APP:latest" -f deploy/Containerfile . ;;
+      extras=(${EXTRAS:+--build-arg "EXTRAS=$EXTRAS"})
+      step runtime build --build-arg "BASE=$base" "${extras[@]}" --target runtime -t "$APP:runtime" -f deploy/Containerfile .
+      step index build --build-arg "BASE=$base" "${extras[@]}" --build-arg "CORPUS=$CORPUS" -t "$APP:latest" \
+        -f deploy/Containerfile . ;;
     nginx) step nginx build --build-arg "APP=$APP:runtime" -t "$APP-nginx:latest" -f deploy/nginx/Containerfile . ;;
     postgres) step postgres build --build-arg "BASE=$base" -t "$APP-postgres:15" -f deploy/postgres/Containerfile . ;;
     *) echo "error: unknown step $s (base, app, nginx, postgres)" >&2; exit 2 ;;

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +25,9 @@ from .conftest import ROOT
 
 APP = "localhost/helpdesk-qa"
 PROJECT = "hqa-test"  # podman-compose project: containers hqa-test_<service>_<n>
-NO_TORCH = ("torch", "transformers", "sentence_transformers")
+# Not in the serving image: training libraries, and the second stage's runtime (the
+# `onnx` extra): the image serves without them.
+NOT_IN_IMAGE = ("torch", "transformers", "sentence_transformers", "onnxruntime")
 MAX_IMAGE_MB = 450
 MAX_RSS_MB = 300
 
@@ -100,11 +103,27 @@ def test_the_serving_image_is_small_and_has_no_torch(images):
     size_mb = int(podman("image", "inspect", f"{APP}:latest", "--format", "{{.Size}}").stdout) / 1e6
     print(f"image {APP}:latest: {size_mb:.0f} MB; build steps (s): {images}")
     assert size_mb <= MAX_IMAGE_MB
-    code = f"import importlib.util as u; print([m for m in {NO_TORCH!r} if u.find_spec(m)])"
+    code = f"import importlib.util as u; print([m for m in {NOT_IN_IMAGE!r} if u.find_spec(m)])"
     assert podman("run", "--rm", f"{APP}:latest", "python3", "-c", code).stdout.strip() == "[]"
     image = json.loads(podman("image", "inspect", f"{APP}:latest").stdout)[0]
     assert image["Config"]["User"] == "10001:10001" and image["Config"]["StopSignal"] == "SIGTERM"
     assert "/readyz" in " ".join(image["Healthcheck"]["Test"])  # kept by --format docker
+
+
+def test_the_hosts_extra_ca_certificates_are_not_in_the_image(images):
+    """build-images.sh hands pip this machine's extra CAs as a build secret (the build
+    reaches PyPI through them); no layer keeps them."""
+    pems = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
+    if not pems:
+        pytest.skip("this machine trusts no extra CA certificates")
+    # The first base64 line of each certificate (it holds the serial number): a bundle or
+    # a copy that holds the certificate holds this line.
+    needles = [next(line for line in p.read_text().splitlines() if line and "-----" not in line) for p in pems]
+    args = [a for needle in needles for a in ("-e", needle)]
+    # as root, so that every file is readable: grep's 1 = nothing found (2 = a file it could not read)
+    found = podman("run", "--rm", "--user", "0", f"{APP}:latest", "grep", "-rlF", *args, "/etc", "/usr/local",
+                   "/opt", "/tmp", "/var/lib/helpdesk-qa", check=False)
+    assert found.returncode == 1 and found.stdout == "", found.stdout + found.stderr[-1000:]
 
 
 def _rss_mb(container: str) -> float:
@@ -172,6 +191,8 @@ def test_compose_answers_through_nginx_and_stores_the_event_in_postgres(compose_
     base, env = compose_up
     r = httpx.get(base + "/")
     assert r.status_code == 200 and "script-src 'self'" in r.headers["content-security-policy"]  # the template's CSP
+    for ops_only in ("/metrics", "/docs", "/openapi.json"):  # the template's allow-list: not the host's gateway
+        assert httpx.get(base + ops_only, timeout=10).status_code == 403, ops_only
     answer = ask(base, "Wie ändere ich mein Passwort?")
     assert answer["answered"] and answer["results"] and answer["query_id"]
     names = podman("ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--format", "{{.Names}}").stdout
@@ -186,6 +207,25 @@ def test_compose_answers_through_nginx_and_stores_the_event_in_postgres(compose_
     assert wait_for(stored, 20, "the event in PostgreSQL") == "de"
     insights = httpx.get(base + "/v1/insights", headers={"Authorization": "Bearer t0ken"}, timeout=10)
     assert insights.status_code == 200, insights.text
+
+
+def test_compose_ingest_writes_the_shared_index_that_every_replica_serves(compose_up):
+    """The one-shot `ingest` service builds the corpus into the `index` volume and exits;
+    both replicas swap from the image's own build to that one."""
+    image_build = podman("run", "--rm", f"{APP}:latest", "cat", "/var/lib/helpdesk-qa/index/CURRENT").stdout.strip()
+    replicas = [f"{PROJECT}_qa_1", f"{PROJECT}_qa_2"]
+    readyz = "import json, urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:8000/readyz'))['build'])"
+
+    def on_the_ingested_build():
+        ingest = json.loads(podman("inspect", f"{PROJECT}_ingest_1").stdout)[0]["State"]
+        if ingest["Status"] == "exited" and ingest["ExitCode"] != 0:
+            logs = podman("logs", f"{PROJECT}_ingest_1", check=False)
+            pytest.fail(f"ingest exited with {ingest['ExitCode']}: {logs.stdout[-1000:]}{logs.stderr[-2000:]}")
+        current = podman("exec", replicas[0], "cat", "/var/lib/helpdesk-qa/index/CURRENT").stdout.strip()
+        served = {podman("exec", r, "python3", "-c", readyz, check=False).stdout.strip() for r in replicas}
+        return ingest["Status"] == "exited" and served == {current} != {image_build}
+
+    wait_for(on_the_ingested_build, 240, "both replicas on the build the ingest service wrote")
 
 
 class LightLoad:

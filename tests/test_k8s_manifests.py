@@ -79,13 +79,29 @@ def test_service_pdb_and_hpa_select_the_deployments_pods(manifests):
     assert hpa["minReplicas"] > manifests["PodDisruptionBudget/helpdesk-qa"]["spec"]["minAvailable"]
 
 
-def test_the_ingress_carries_the_templates_rate_limit_and_an_allow_list(manifests):
+def test_the_ingress_carries_the_templates_rate_limits_and_allow_list(manifests):
+    """The numbers and the operators-only paths are read from deploy/nginx.conf.template,
+    so the example cannot drift from what `qa deploy` and the Compose nginx enforce."""
     template = (ROOT / "deploy" / "nginx.conf.template").read_text()
-    public = manifests["Ingress/helpdesk-qa"]["metadata"]["annotations"]
-    admin = manifests["Ingress/helpdesk-qa-admin"]
-    assert public["nginx.ingress.kubernetes.io/limit-rps"] == "20"  # qa deploy's default --rate
-    assert "limit_req" in template
-    allowed = admin["metadata"]["annotations"]["nginx.ingress.kubernetes.io/whitelist-source-range"]
+    ingresses = {key.split("/")[1]: d for key, d in manifests.items() if key.startswith("Ingress/")}
+
+    def annotations(name: str) -> dict:
+        return ingresses[name]["metadata"]["annotations"]
+
+    def paths(name: str) -> set[str]:
+        return {p["path"] for r in ingresses[name]["spec"]["rules"] for p in r["http"]["paths"]}
+
+    assert annotations("helpdesk-qa")["nginx.ingress.kubernetes.io/limit-rps"] == "20"  # qa deploy's default --rate
+    burst = 20 * int(annotations("helpdesk-qa")["nginx.ingress.kubernetes.io/limit-burst-multiplier"])
+    assert burst == 40  # qa deploy's default --burst
+    admin_rate = re.search(r"zone=qa_admin:\S+ rate=(\d+)r/m;", template).group(1)
+    assert annotations("helpdesk-qa-admin")["nginx.ingress.kubernetes.io/limit-rpm"] == admin_rate
+    assert {"/insights", "/v1/insights"} <= paths("helpdesk-qa-admin")
+    # The template's operators-only location: every path in it is on the allow-listed Ingress.
+    ops_only = re.search(r"location ~ \^/\(([^)]+)\)\(/\|\$\)", template).group(1).replace("\\", "").split("|")
+    assert "metrics" in ops_only and "docs" in ops_only
+    assert {f"/{name}" for name in ops_only} == paths("helpdesk-qa-ops")
+    allowed = annotations("helpdesk-qa-ops")["nginx.ingress.kubernetes.io/whitelist-source-range"]
     assert re.fullmatch(r"[0-9./,]+", allowed)
-    paths = {p["path"] for r in admin["spec"]["rules"] for p in r["http"]["paths"]}
-    assert {"/insights", "/v1/insights", "/metrics"} <= paths
+    for name in ingresses:  # nothing operators-only on another Ingress
+        assert name == "helpdesk-qa-ops" or not paths(name) & paths("helpdesk-qa-ops")

@@ -99,12 +99,18 @@ class Service:
     @staticmethod
     def _load_reranker(folder: Path) -> Reranker | None:
         """The second stage, or None (answering with the first stage) when its folder
-        is not a cross-encoder: a missing model must not stop the service."""
+        is not a cross-encoder or its runtime is not installed: a missing model must not
+        stop the service."""
         if not is_cross_folder(folder):
             log.error("HELPDESK_QA_RERANKER=%s is not a cross-encoder folder (qa train-rerank): "
                       "final questions are answered by the first stage", folder)
             return None
-        reranker = Reranker.from_folder(folder)
+        try:
+            reranker = Reranker.from_folder(folder)
+        except ImportError as e:  # the slim install (and the default image) has no onnxruntime
+            log.error("HELPDESK_QA_RERANKER=%s needs onnxruntime and tokenizers (%s): pip install "
+                      "'helpdesk-qa[onnx]'; final questions are answered by the first stage", folder, e)
+            return None
         reranker.cross.score("warm-up", ["warm-up"])
         log.info("second stage loaded: %s (depth %d, weight %g)", folder, reranker.depth, reranker.weight)
         return reranker
