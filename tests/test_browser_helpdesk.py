@@ -209,6 +209,77 @@ def test_suggestions_from_the_keyboard(page, suggest_server):
     page.locator("#helpdesk-qa-widget li.result").first.wait_for()
 
 
+# The widget's two requests per question: as-you-type (first stage, 200 ms pause) and the
+# final one (rerank=true, 600 ms pause or Enter). The page's clock is paused and moved by
+# hand, and the first-stage requests are held until the test lets them go: the orders a
+# slow service or a busy phone produce, made certain.
+HOLD_FIRST_STAGE = """
+window.__held = []; window.__hold = true;
+var realFetch = window.fetch;
+window.fetch = function (url, opts) {
+  var final = opts && opts.body && JSON.parse(opts.body).rerank;
+  if (!String(url).endsWith('/v1/ask') || !window.__hold || final) return realFetch(url, opts);
+  return new Promise(function (resolve, reject) {
+    window.__held.push(function () { realFetch(url, opts).then(resolve, reject); });
+    if (opts.signal) opts.signal.addEventListener('abort', function () {
+      reject(new DOMException('aborted', 'AbortError')); });
+  });
+};
+window.__release = function () { window.__hold = false; window.__held.splice(0).forEach(function (go) { go(); }); };
+"""
+
+
+def paused_widget(page, url):
+    page.add_init_script(HOLD_FIRST_STAGE)
+    page.clock.install()
+    box = open_widget(page, url)
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)
+    return box
+
+
+def test_the_final_question_never_loses_the_results(page, server):
+    """A service without a second stage; results must come whatever order the two
+    requests of a question end in."""
+    box = paused_widget(page, server.url + "/?lang=de")
+    results = page.locator("#helpdesk-qa-widget li.result")
+    asked = []
+    page.on("request", lambda r: asked.append(json.loads(r.post_data)) if r.url.endswith("/v1/ask") else None)
+    # 1. The first stage is slower than the 600 ms pause: the final request overtakes it.
+    box.fill("Passwort vergessen")
+    page.clock.run_for(250)  # the first stage is asked (and held)
+    page.clock.run_for(400)  # the final question is asked; its answer comes first
+    results.first.wait_for(timeout=10_000)
+    assert "Passwort" in results.first.inner_text()
+    page.evaluate("window.__release()")
+    page.wait_for_function("document.querySelector('#helpdesk-qa-widget').shadowRoot"
+                           ".querySelector('.status').textContent === ''")
+    # 2. Enter right after typing, on a service now known to have no second stage:
+    # the question is asked once, as it is.
+    box.fill("wo ist mein Paket")
+    box.press("Enter")
+    results.first.wait_for()
+    page.wait_for_function(SHADOW + ".querySelector('li.result .crumb').textContent.includes('Paket')")
+    page.clock.run_for(1000)
+    assert [a["question"] for a in asked].count("wo ist mein Paket") == 1
+    page.screenshot(path=str(ARTIFACTS / "final-question-results.png"))
+
+
+def test_a_picked_suggestion_is_not_lost_to_the_typing_pause(page, server):
+    box = paused_widget(page, server.url + "/?lang=de")
+    box.fill("passw")
+    page.clock.run_for(250)  # the typed text's suggestions (and a held first-stage request)
+    page.wait_for_function(SHADOW + ".querySelector('.suggest-head')?.textContent == 'Vorschläge'")
+    suggestion = page.locator("#helpdesk-qa-widget li.suggestion").first
+    picked = suggestion.inner_text()
+    while suggestion.get_attribute("aria-selected") != "true":
+        box.press("ArrowDown")
+    box.press("Enter")  # picked before the typing pause's final request (600 ms) was due
+    page.clock.run_for(1000)
+    page.evaluate("window.__release()")
+    page.locator("#helpdesk-qa-widget li.result").first.wait_for(timeout=10_000)
+    assert box.input_value() == picked
+
+
 # -- rough edges ------------------------------------------------------------------------
 def test_no_answer_points_to_support_with_the_member_id(page, server):
     box = open_widget(page, server.url + "/?lang=de")
