@@ -153,11 +153,11 @@ def test_the_explanation_panel_is_one_key_away(page, server):
 def _asked(store, text: str, n: int, answered: bool = True, opened: bool = True) -> None:
     now = time.time()
     queries, feedback = [], []
-    for i in range(n):
-        qid = f"{abs(hash((text, i))):032x}"[-32:].rjust(32, "0")
-        queries.append(QueryEvent(qid, now - i, text, "de", "DE", "", answered, "ord-tracking", "", 0.6, 2.0, None))
+    for i in range(n):  # an hour apart: different members (one sitting counts once)
+        qid, ts = f"{abs(hash((text, i))):032x}"[-32:].rjust(32, "0"), now - i * 3600
+        queries.append(QueryEvent(qid, ts, text, "de", "DE", "", answered, "ord-tracking", "", 0.6, 2.0, None))
         if opened:
-            feedback.append(FeedbackEvent(qid, "opened", "ord-tracking", "", 1, None, now - i))
+            feedback.append(FeedbackEvent(qid, "opened", "ord-tracking", "", 1, None, ts))
     store.write(queries, feedback)
 
 
