@@ -46,6 +46,11 @@ def own(tmp_path_factory, encoder):
                   "Intro <script>window.__xss=2</script>.\n\n## Zebra crossing <b>steps</b>\n\n"
                   "1. Walk to the kerb <img src=x onerror=\"window.__xss=4\">.\n"
                   "2. Wait until the zebra crossing is clear.\n3. Cross.\n", title=HOSTILE_TITLE)
+    steps = [f"{n}. Unfold panel {n} and let the fabric settle for a moment before you go on to the next one."
+             for n in range(1, 17)]
+    steps[13] = "14. Press the brass latch under the canopy until it clicks."
+    write_article(folder, "en", "umbrella", "Intro.\n\n## Opening the garden umbrella\n\n" + "\n".join(steps) + "\n",
+                  title="Garden umbrella", category="account")
     out = folder.parent / "idx"
     ingest(folder, out, encoder)
     server = Server(out)
@@ -97,6 +102,23 @@ def test_a_rule_pins_then_expires_in_widget_and_console(browser, own, encoder):
         page.screenshot(path=str(ARTIFACTS / "rule-expired-console.png"))
     finally:
         context.close()
+
+
+def test_a_long_section_opens_scrolled_to_its_best_step(page, own):
+    box = open_widget(page, own[2].url + "/?lang=en")
+    box.fill("garden umbrella brass latch")
+    first = page.locator("#helpdesk-qa-widget li.result").first
+    first.wait_for()
+    assert "Garden umbrella" in first.locator(".crumb").inner_text()
+    first.click()
+    best = first.locator(".detail .best")
+    best.wait_for()
+    assert best.inner_text().startswith("Press the brass latch")  # step 14 of 16
+    results = page.locator("#helpdesk-qa-widget ul.results")
+    assert results.evaluate("ul => ul.scrollTop") > 0  # scrolled: step 14 is far below the title
+    view, step = results.bounding_box(), best.bounding_box()
+    assert view["y"] <= step["y"] and step["y"] + step["height"] <= view["y"] + view["height"], (view, step)
+    page.screenshot(path=str(ARTIFACTS / "expanded-long-section-best-step.png"))
 
 
 def test_marks_with_a_hostile_article_and_question(page, own):
