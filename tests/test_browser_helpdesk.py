@@ -286,6 +286,25 @@ def test_the_final_question_never_loses_the_results(page, server):
     page.screenshot(path=str(ARTIFACTS / "final-question-results.png"))
 
 
+def test_a_vote_holds_when_the_final_answer_comes_after_it(page, server):
+    """The final answer (a new query id) arrives after the member voted: the section,
+    opened again, still says thank you instead of asking again."""
+    box = paused_widget(page, server.url + "/?lang=de")
+    page.evaluate("window.__release()")  # the first stage answers at once here
+    box.fill("wo ist mein Paket")
+    page.clock.run_for(250)
+    first = page.locator("#helpdesk-qa-widget li.result").first
+    first.wait_for()
+    first.locator(".crumb").click()
+    first.locator(".feedback button.no").click()
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask") and "rerank" in (r.request.post_data or "")):
+        page.clock.run_for(400)  # the typing pause's final question
+    time.sleep(0.5)  # the page handles the answer (its clock is paused, real time is not)
+    first.locator(".crumb").click()  # collapse and open again
+    first.locator(".crumb").click()
+    assert first.locator(".feedback").inner_text() == "Danke für Ihr Feedback!"
+
+
 def test_a_picked_suggestion_is_not_lost_to_the_typing_pause(page, server):
     box = paused_widget(page, server.url + "/?lang=de")
     box.fill("passw")

@@ -476,7 +476,8 @@
   }
   function feedbackBox(r) {
     if (!queryId) return null;
-    var key = queryId + " " + r.article_id + "#" + r.anchor;
+    // Once per answer to this question: the final answer's new query id does not ask again.
+    var key = shown + " " + r.article_id + "#" + r.anchor;
     var box = el("div", { className: "feedback", role: "group", "aria-label": T.helped });
     if (key in voted) { thanks(box); return box; }
     function vote(helpful) {
