@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import httpx
 import numpy as np
@@ -221,3 +222,31 @@ def test_widget_replaces_first_stage_results_in_place_keeping_the_selection(page
     selected = page.locator("#helpdesk-qa-widget li.result[aria-selected=true]")
     assert selected.count() == 1 and selected.locator(".crumb").inner_text() == crumb(first[0])
     assert page.locator("#helpdesk-qa-widget .status").inner_text() == ""
+
+
+def test_a_suggestion_chosen_with_the_keyboard_stays_chosen_when_the_final_results_come(page, reordering_server):
+    """↓ went past the first stage's results to a suggestion; the reranked results (another
+    order) replace the list: the suggestion is still the chosen one, and Enter picks it."""
+    page.clock.install()
+    page.goto(reordering_server.url + "/?lang=de")
+    page.locator("#helpdesk-qa-widget .launcher").click()
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)
+    box = page.locator("#helpdesk-qa-widget input")
+    shadow = "document.querySelector('#helpdesk-qa-widget').shadowRoot"
+    box.fill("Passwort")
+    page.clock.run_for(250)  # the first stage and the suggestions
+    page.wait_for_function(shadow + ".querySelector('.suggest-head')?.textContent == 'Vorschläge'")
+    results = page.locator("#helpdesk-qa-widget li.result")
+    results.nth(4).wait_for()
+    before = [li.locator(".crumb").inner_text() for li in results.all()]
+    suggestion = page.locator("#helpdesk-qa-widget li.suggestion").first
+    while suggestion.get_attribute("aria-selected") != "true":
+        box.press("ArrowDown")
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask") and "rerank" in (r.request.post_data or "")):
+        page.clock.run_for(400)  # the typing pause's final question
+    page.wait_for_function(shadow + ".querySelector('li.result .crumb').textContent != " + json.dumps(before[0]))
+    assert [li.locator(".crumb").inner_text() for li in results.all()] != before  # replaced, in another order
+    assert suggestion.get_attribute("aria-selected") == "true"
+    picked = suggestion.inner_text()
+    box.press("Enter")
+    assert box.input_value() == picked

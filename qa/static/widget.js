@@ -593,8 +593,9 @@
     var key = function (r) { return r.article_id + "#" + r.anchor + "@" + r.lang; };
     var next = body.results || [];
     if (!body.reranked || next.map(key).join() === results.map(key).join()) { queryId = body.query_id || queryId; return; }
-    var items = options(), chosen = active >= 0 && items[active] && items[active].classList.contains("result")
-      ? key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), items[active])]) : null;
+    var items = options(), current = active >= 0 ? items[active] : null;
+    var chosen = current && current.classList.contains("result")
+      ? key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), current)]) : null;
     var opened = Array.prototype.map.call(list.querySelectorAll("li.result.open"), function (li) {
       return key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), li)]);
     });
@@ -603,6 +604,9 @@
       if (opened.indexOf(key(r)) >= 0) toggle(i);
       if (key(r) === chosen) setActive(Array.prototype.indexOf.call(options(), list.querySelectorAll("li.result")[i]));
     });
+    // A suggestion chosen with ↓ (below the results) stays chosen: Enter still picks it.
+    var still = current && current.classList.contains("suggestion") ? Array.prototype.indexOf.call(options(), current) : -1;
+    if (still >= 0) setActive(still);
   }
 
   input.addEventListener("input", function () {
