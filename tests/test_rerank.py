@@ -250,3 +250,33 @@ def test_a_suggestion_chosen_with_the_keyboard_stays_chosen_when_the_final_resul
     picked = suggestion.inner_text()
     box.press("Enter")
     assert box.input_value() == picked
+
+
+def test_an_opened_section_stays_open_marked_and_on_its_best_step_when_the_final_results_come(
+        page, reordering_server):
+    page.clock.install()
+    page.goto(reordering_server.url + "/?lang=de")
+    page.locator("#helpdesk-qa-widget .launcher").click()
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)
+    box = page.locator("#helpdesk-qa-widget input")
+    shadow = "document.querySelector('#helpdesk-qa-widget').shadowRoot"
+    box.fill("Passwort vergessen")
+    page.clock.run_for(250)
+    results = page.locator("#helpdesk-qa-widget li.result")
+    results.nth(4).wait_for()
+    crumbs = shadow + ".querySelectorAll('li.result .crumb')"
+    order = f"Array.from({crumbs}).map(c => c.textContent).join('|')"
+    before = page.evaluate(order)
+    results.first.locator(".crumb").click()  # opened before the final results come
+    results.first.locator(".detail .best").wait_for()
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask") and "rerank" in (r.request.post_data or "")):
+        page.clock.run_for(400)
+    page.wait_for_function(f"{order} != {json.dumps(before)}")  # replaced, in another order
+    opened = page.locator("#helpdesk-qa-widget li.result.open")
+    assert opened.count() == 1 and opened.locator(".crumb").evaluate("c => c.textContent") == before.split("|")[0]
+    assert opened.locator(".detail .best").count() == 1 and opened.locator(".snippet").is_hidden()
+    assert page.locator("#helpdesk-qa-widget li.result .crumb mark").count() >= 1  # the new list is marked
+    view, best = page.locator("#helpdesk-qa-widget ul.results").bounding_box(), \
+        opened.locator(".detail .best").bounding_box()
+    assert view["y"] <= best["y"] <= view["y"] + view["height"], (view, best)
+    page.screenshot(path=str(ARTIFACTS / "rerank-replaced-opened-section.png"))
