@@ -234,3 +234,10 @@ def test_a_rule_fires_for_a_synonym_of_its_query_words(tmp_path, encoder):
     top = result.hits[0]  # in the language the corpus has (no German here): the same section
     assert top.rule == "outage" and (top.article.id, top.section.position) == ("ord-tracking", 3)
     assert not index.rules.matching("wo ist meine Sendung", Synonyms(), "de", None, None)
+
+
+def test_a_language_condition_holds_for_that_language_only(built, encoder):
+    rules = load_index(built[1], model=encoder.identity).rules
+    lift = [r.name for r in rules.matching("enter the code", Synonyms(), "en", None, None)]
+    assert lift == ["lift-password"]
+    assert rules.matching("enter the code", Synonyms(), "de", None, None) == []  # lang: en
