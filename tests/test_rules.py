@@ -12,7 +12,7 @@ import pytest
 
 from qa.artifact import load_index
 from qa.cli import main
-from qa.corpus import load_corpus
+from qa.corpus import Synonyms, load_corpus
 from qa.errors import CorpusError
 from qa.ingest import ingest
 from qa.rules import Rules, load_rules
@@ -220,3 +220,24 @@ def test_a_category_condition_needs_a_search_narrowed_to_it(built, encoder):
     assert searcher.search("where is my parcel", country="KZ").hits[0].rule is None
     narrowed = searcher.search("where is my parcel", country="KZ", category="orders")
     assert narrowed.hits[0].rule == "outage-kz"
+
+
+def test_a_rule_fires_for_a_synonym_of_its_query_words(tmp_path, encoder):
+    """The question's synonyms count: a rule on `parcel` fires for "Sendung" when the
+    operator's synonyms.yaml groups them, and not without that group."""
+    folder = parcel_corpus(tmp_path / "corpus")
+    (folder / "synonyms.yaml").write_text("- [parcel, Sendung]\n", encoding="utf-8")
+    rules_file(folder, "- name: outage\n  when: {query: [parcel]}\n  pin: ord-tracking#parcel-lockers\n")
+    ingest(folder, tmp_path / "idx", encoder)
+    index = load_index(tmp_path / "idx", model=encoder.identity)
+    result = Searcher(index, encoder).search("wo ist meine Sendung")
+    top = result.hits[0]  # in the language the corpus has (no German here): the same section
+    assert top.rule == "outage" and (top.article.id, top.section.position) == ("ord-tracking", 3)
+    assert not index.rules.matching("wo ist meine Sendung", Synonyms(), "de", None, None)
+
+
+def test_a_language_condition_holds_for_that_language_only(built, encoder):
+    rules = load_index(built[1], model=encoder.identity).rules
+    lift = [r.name for r in rules.matching("enter the code", Synonyms(), "en", None, None)]
+    assert lift == ["lift-password"]
+    assert rules.matching("enter the code", Synonyms(), "de", None, None) == []  # lang: en

@@ -83,7 +83,7 @@ class AskRequest(BaseModel):
                          "service has one (HELPDESK_QA_RERANKER), reread the top results; costlier")
 
     model_config = example(question="Passwort vergessen", lang="de", fallback_lang="de", country="DE", limit=5,
-                           explain=False)
+                           explain=False, rerank=False)
     source: Literal["widget", "agent", "api", "docs"] | None = Field(
         None,
         description="Who asks: the widget (a member), the agent console, an API client, or /docs. Insights "

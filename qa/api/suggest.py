@@ -20,7 +20,8 @@ router = APIRouter(tags=["search"])
 
 class SuggestionOut(BaseModel):
     text: str
-    source: str = Field(..., description="`asked`: members asked it (3 times or more); `article`: a phrasing")
+    source: str = Field(..., description="`asked`: members asked it (in 3 different hours or more); "
+                        "`article`: a phrasing")
 
     model_config = example(text="Passwort vergessen, was jetzt?", source="asked")
 
@@ -50,7 +51,7 @@ def suggest(
     limit: Annotated[int, Query(ge=1, le=10)] = 6,
 ) -> SuggestResponse:
     """Completions: questions members asked that got an opened or helpful answer
-    (redacted, asked at least 3 times), then the articles' phrasings."""
+    (redacted, asked in at least 3 different hours), then the articles' phrasings."""
     try:
         code = _check_country(country)
     except ValueError as e:

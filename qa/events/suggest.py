@@ -3,10 +3,13 @@ an empty box (like Algolia Query Suggestions or Typesense's popular queries).
 
 Two sources:
 - questions members asked that got an answer they opened or found helpful, from the
-  event store: only questions asked at least `MIN_COUNT` times (never one member's
-  question), redacted once more on the way out, and left out when anything in them
+  event store: only questions asked (and their answer opened) in at least `MIN_COUNT`
+  different hours, redacted once more on the way out, and left out when anything in them
   was personal data (a placeholder such as `[phone]`) or when any asker said the
-  answer did not help;
+  answer did not help. The store knows no member (by design), so hours stand in for
+  askers: one member asking the same question again and again in one sitting (Enter
+  again, the widget reopened, another replica answering the final question) counts
+  once, not three times;
 - the articles' own phrasings (`questions:` in the corpus), for a new service whose
   store is still empty.
 Suggestions are in the page's language and for its country (a question from members
@@ -23,20 +26,23 @@ from ..corpus import ALL, Article
 from .redact import PLACEHOLDERS, has_personal_data, redact
 from .store import MEMBER_SOURCES, EventStore, normalize
 
-MIN_COUNT = 3  # askings of the same question (distinct events) before it is suggested
+MIN_COUNT = 3  # different hours the same question was asked (and its answer opened) in
+HOUR = 3600
 MAX_LENGTH = 120  # characters: a long question is a story, not a suggestion
 SINCE_DAYS = 30
 REFRESH_SECONDS = 60.0  # how long the popular questions are kept in memory
 
 # Members' questions (not the agent console's or /docs') with an answer that was opened
-# or voted helpful, never voted not helpful.
+# or voted helpful, never voted not helpful; counted in hours (CAST truncates in SQLite
+# and rounds in PostgreSQL: either way, one bucket per hour).
+HOURS = f"COUNT(DISTINCT CAST(q.ts / {HOUR} AS INTEGER))"
 POPULAR_SQL = (
-    "SELECT MIN(q.text), q.norm, q.lang, q.country, COUNT(*) FROM queries q"
+    f"SELECT MIN(q.text), q.norm, q.lang, q.country, {HOURS} FROM queries q"
     " WHERE q.ts >= ? AND q.answered = 1 AND q.source IN (" + ", ".join(f"'{s}'" for s in MEMBER_SOURCES) + ")"
     " AND EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.id"
     "   AND (f.kind = 'opened' OR (f.kind = 'helpful' AND f.helpful = 1)))"
     " AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.id AND f.kind = 'helpful' AND f.helpful = 0)"
-    " GROUP BY q.norm, q.lang, q.country HAVING COUNT(*) >= ? ORDER BY COUNT(*) DESC"
+    f" GROUP BY q.norm, q.lang, q.country HAVING {HOURS} >= ? ORDER BY {HOURS} DESC, COUNT(*) DESC"
 )
 
 
@@ -45,7 +51,7 @@ class Suggestion:
     text: str
     lang: str
     countries: list[str]  # where it applies; ALL for everywhere
-    count: int  # how often it was asked (0: an article's phrasing)
+    count: int  # in how many different hours it was asked (0: an article's phrasing)
     source: str  # "asked" or "article"
     category: str = ""
     norm: str = ""

@@ -359,6 +359,10 @@
 
   var results = [], active = -1, latest = 0, timer = null, finalTimer = null, controller = null, lastFocus = null,
     session = newSession(), staged = true; // staged: the service has a second stage (until it says otherwise)
+  // What the list shows (`shown`: the question its results answer) and what was asked last
+  // (`asked`: question, category and whether final), so that a final question neither
+  // repeats a request nor waits for results that were never shown.
+  var shown = null, asked = null;
   var category = "", suggestLatest = 0;
 
   function open() {
@@ -402,6 +406,8 @@
     input.setAttribute("aria-expanded", "true");
   }
   function pick(text) {
+    clearTimeout(timer); // the typing's pauses are over: the picked question is asked now
+    clearTimeout(finalTimer);
     input.value = text;
     suggestList.textContent = "";
     active = -1;
@@ -470,7 +476,8 @@
   }
   function feedbackBox(r) {
     if (!queryId) return null;
-    var key = queryId + " " + r.article_id + "#" + r.anchor;
+    // Once per answer to this question: the final answer's new query id does not ask again.
+    var key = shown + " " + r.article_id + "#" + r.anchor;
     var box = el("div", { className: "feedback", role: "group", "aria-label": T.helped });
     if (key in voted) { thanks(box); return box; }
     function vote(helpful) {
@@ -541,30 +548,41 @@
 
   // Two paths: as-you-type (each 200 ms pause) asks the first stage, which is cheap; the
   // final question (Enter, a picked suggestion, typing stopped for 600 ms) asks with
-  // rerank, and its results replace the shown ones in place (`replace`).
+  // rerank, and its results replace the shown ones in place (`replace`). The final answer
+  // is shown as it is when the first stage's never was (slower than the pause, or
+  // aborted by it). A service without a second stage is asked once per question: Enter
+  // before the first search ran asks as-you-type.
   function search(picked, final) {
-    var q = input.value.trim();
+    var q = input.value.trim(), key = q + "\n" + category;
+    if (final) {
+      clearTimeout(finalTimer);
+      if (!q || (asked && asked.key === key && (asked.final || !staged))) return; // already asked
+      if (!staged) final = false;
+    }
     var mine = ++latest;
-    if (final && !staged) return;
     if (controller) controller.abort();
-    if (final) clearTimeout(finalTimer);
-    if (!q) { list.textContent = ""; status.textContent = ""; results = []; loadSuggestions(""); return; }
+    if (!q) { list.textContent = ""; status.textContent = ""; results = []; shown = asked = null; loadSuggestions(""); return; }
     if (picked !== true && !final) loadSuggestions(q);
     controller = window.AbortController ? new AbortController() : null;
-    if (!final) status.textContent = T.searching;
+    asked = { key: key, final: !!final };
+    if (!final || shown !== key) status.textContent = T.searching;
     // The question's language is detected (a member on the German page may ask in Russian);
     // the page's language only decides when it cannot be ("IBAN", "PV").
     ask({ q: q.slice(0, 500), fallback_lang: lang, country: country, category: category, limit: "5", session: session,
           source: "widget", rerank: final ? "true" : "" }, controller && controller.signal)
       .then(function (body) {
         if (mine !== latest) return;
-        if (final) replace(body); else show(body);
+        if (final && !body.reranked) staged = false; // no second stage: one request per question from now on
+        if (final && shown === key) replace(body); else show(body);
+        shown = key;
         if (!final && picked === true) search(true, true);
       })
       .catch(function (e) {
         if (mine !== latest || (e && e.name === "AbortError")) return;
-        if (final) { status.textContent = ""; return; } // the first stage's results stay
+        asked = null; // Enter asks again
+        if (final && shown === key) { status.textContent = ""; return; } // the first stage's results stay
         list.textContent = "";
+        shown = null;
         status.textContent = T.error;
       });
   }
@@ -574,10 +592,10 @@
   function replace(body) {
     var key = function (r) { return r.article_id + "#" + r.anchor + "@" + r.lang; };
     var next = body.results || [];
-    if (!body.reranked) staged = false; // a service without a second stage: ask once per question from now on
     if (!body.reranked || next.map(key).join() === results.map(key).join()) { queryId = body.query_id || queryId; return; }
-    var items = options(), chosen = active >= 0 && items[active] && items[active].classList.contains("result")
-      ? key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), items[active])]) : null;
+    var items = options(), current = active >= 0 ? items[active] : null;
+    var chosen = current && current.classList.contains("result")
+      ? key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), current)]) : null;
     var opened = Array.prototype.map.call(list.querySelectorAll("li.result.open"), function (li) {
       return key(results[Array.prototype.indexOf.call(list.querySelectorAll("li.result"), li)]);
     });
@@ -586,6 +604,9 @@
       if (opened.indexOf(key(r)) >= 0) toggle(i);
       if (key(r) === chosen) setActive(Array.prototype.indexOf.call(options(), list.querySelectorAll("li.result")[i]));
     });
+    // A suggestion chosen with ↓ (below the results) stays chosen: Enter still picks it.
+    var still = current && current.classList.contains("suggestion") ? Array.prototype.indexOf.call(options(), current) : -1;
+    if (still >= 0) setActive(still);
   }
 
   input.addEventListener("input", function () {
