@@ -187,11 +187,13 @@ def _current_encoder_version(index_dir: Path) -> str | None:
     return None
 
 
-def _steps(run: Run, steps: list[Step], status: StatusWriter, why: str) -> dict[str, float]:
-    """Run `steps`, reporting percent (by their expected seconds) and an ETA."""
+def _steps(run: Run, steps: list[Step], status: StatusWriter, why: str) -> dict[str, dict[str, float]]:
+    """Run `steps`, reporting percent (by their expected seconds) and an ETA; returns
+    each step's wall and CPU seconds (CPU: what it costs on an idle machine, whatever
+    else ran beside it)."""
     total = sum(s.seconds for s in steps)
     started = time.time()
-    timings: dict[str, float] = {}
+    timings: dict[str, dict[str, float]] = {}
     done_before = 0.0
     logged = [0]
 
@@ -209,9 +211,9 @@ def _steps(run: Run, steps: list[Step], status: StatusWriter, why: str) -> dict[
         status.update(phase="running", step=step.name, step_no=number, steps=[s.name for s in steps], why=why)
         progress(0.0)
         log.info("adapt: step %d/%d %s", number, len(steps), step.name)
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         step.run(run)
-        timings[step.name] = round(time.time() - t0, 1)
+        timings[step.name] = {"wall": round(time.time() - t0, 1), "cpu": round(time.process_time() - cpu0, 1)}
         done_before += step.seconds
     return timings
 

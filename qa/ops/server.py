@@ -13,7 +13,8 @@ from pathlib import Path
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+HEALTHCHECK_SECONDS = 60  # read by prometheus-client when it is imported
 
 
 def prepare_metrics_dir() -> Path | None:
@@ -83,6 +84,11 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=access_log,
+        # With --workers N, uvicorn kills a worker that misses a 5 s health check. A
+        # worker moving to a build with another model (qa adapt) builds an ONNX session,
+        # which holds the GIL for seconds (7 s measured on a busy 2-core machine): it is
+        # busy, not hung, and killing it would fail the requests it holds.
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
     server = _Server(config)
     server.drain_seconds = drain_seconds
