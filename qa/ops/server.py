@@ -14,7 +14,8 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-HEALTHCHECK_SECONDS = 60  # read by prometheus-client when it is imported
+HEALTHCHECK_SECONDS = 60
+KEEP_ALIVE_SECONDS = 30  # read by prometheus-client when it is imported
 
 
 def prepare_metrics_dir() -> Path | None:
@@ -89,6 +90,11 @@ def serve(
         # which holds the GIL for seconds (7 s measured on a busy 2-core machine): it is
         # busy, not hung, and killing it would fail the requests it holds.
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        # The same stall makes the worker's event loop run its overdue keep-alive timers
+        # before it reads the requests already waiting on those connections: with
+        # uvicorn's 5 s, a stall longer than that resets them. nginx closes its idle
+        # upstream connections after 4 s (deploy/nginx.conf.template), still first.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = _Server(config)
     server.drain_seconds = drain_seconds
