@@ -19,8 +19,9 @@ from .status import adapt_dir, read_status, summary
 
 def lower_priority(threads: int, nice: bool) -> None:
     """Production settings for a job beside a server: nice 19 for every thread of the
-    process (on Linux niceness is per thread, and BLAS made its threads at import), and
-    `threads` threads in every library that makes its own."""
+    process (on Linux niceness is per thread, and BLAS made its threads at import), the
+    first to go when memory runs out, and `threads` threads in every library that makes
+    its own."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "HELPDESK_QA_ONNX_THREADS"):
         os.environ[name] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -31,6 +32,10 @@ def lower_priority(threads: int, nice: bool) -> None:
 
     faiss.omp_set_num_threads(threads)
     if nice:
+        # Under memory pressure the kernel kills the job, not a replica: training holds
+        # several GB (7 GB measured for the sample corpus, docs/adapt.md).
+        with contextlib.suppress(OSError):
+            Path("/proc/self/oom_score_adj").write_text("1000")
         tasks = Path("/proc/self/task")
         for tid in [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]:
             with contextlib.suppress(OSError):  # a thread that ended meanwhile

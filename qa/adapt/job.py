@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import resource
 import shutil
 import signal
 import time
@@ -72,7 +73,7 @@ def adapt(options: Options) -> dict:
     previous = signal.signal(signal.SIGTERM, _stop)
     status.update(phase="starting", started=now(), finished=None, result=None, reason=None, step=None,
                   step_no=None, steps=None, percent=0.0, eta_seconds=None, build=None, gate=None,
-                  nice=os.getpriority(os.PRIO_PROCESS, 0), threads=options.threads)
+                  nice=os.getpriority(os.PRIO_PROCESS, 0), threads=options.threads, oom_score_adj=_oom_score())
     status.start_heartbeat()
     try:
         _run(options, status)
@@ -89,6 +90,13 @@ def adapt(options: Options) -> dict:
             shutil.rmtree(adapt_dir(options.index_dir) / scratch, ignore_errors=True)
         lock.release()
     return dict(status.data)
+
+
+def _oom_score() -> int | None:
+    try:
+        return int(Path("/proc/self/oom_score_adj").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _stop(signum, frame) -> None:
@@ -138,7 +146,8 @@ def _run(options: Options, status: StatusWriter) -> None:
             # what a refresh re-ingests with: the models of the last promoted adaptation
             "promoted_models": made if run.result == "promoted" else previous.get("promoted_models", {})}
     status.update(phase="finished", result=run.result, reason=run.verdict.reason, finished=now(), percent=100.0,
-                  eta_seconds=0, build=run.build, gate=run.verdict.to_json(), seconds=timings, last=last)
+                  eta_seconds=0, build=run.build, gate=run.verdict.to_json(), seconds=timings, last=last,
+                  max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
     _prune_models(root, last)
 
 
