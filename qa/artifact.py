@@ -16,7 +16,11 @@ Layout of the index folder (`embeddings/` by default):
         synonyms.json       the operator's synonym groups, applied to questions
         rules.json          the support team's rules (pin, hide, boost), applied to results
         lexical/            BM25 index over the same sections
+        models/             only in builds made by `qa adapt` (qa/adapt/): the encoder
+                            (and second stage) the build was embedded with; the manifest's
+                            `models` names them, and a replica serving the build loads them
     cache/                  embeddings keyed by model and chunk-text hash
+    adapt/                  `qa adapt`'s status, lock, work and kept-aside builds
 
 A build is written into its own folder, and only once complete does `CURRENT` point
 to it (`os.replace` of a small file is atomic). A crash mid-build therefore leaves the
@@ -37,6 +41,7 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +55,7 @@ from .lexical import LexicalIndex
 from .rules import Rules
 
 CURRENT = "CURRENT"
+MODELS = "models"  # a build's own model folders (builds made by `qa adapt`)
 FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz", "synonyms.json", "rules.json")
 
 
@@ -67,8 +73,9 @@ def _article_record(a: Article) -> dict:
     return record
 
 
-def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
-    """Write `index` as a new build under `root` and make it current, atomically."""
+def save_index(index: Index, root: Path | str, keep: int = 2, current: bool = True) -> Path:
+    """Write `index` as a new build under `root` and make it current, atomically
+    (`current=False`: only write it; `qa adapt` decides later whether it becomes current)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     name = f"build-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
@@ -96,16 +103,44 @@ def save_index(index: Index, root: Path | str, keep: int = 2) -> Path:
     manifest = dict(index.manifest, files=files)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     _fsync_tree(folder)
+    index.manifest = manifest
+    if current:
+        set_current(root, name)
+        _prune(root, name, keep)
+    return folder
 
+
+def set_current(root: Path, name: str) -> None:
+    """Point `CURRENT` at the build `name`: a small file replaced atomically."""
     pointer_tmp = root / f"{CURRENT}.tmp"
     with open(pointer_tmp, "w") as f:
         f.write(name)
         f.flush()
         os.fsync(f.fileno())
     os.replace(pointer_tmp, root / CURRENT)
-    index.manifest = manifest
-    _prune(root, name, keep)
-    return folder
+
+
+def adopt(root: Path | str, folder: Path, keep: int = 2) -> Path:
+    """Move a complete build written elsewhere on the same file system (by `qa adapt`)
+    into `root` and make it current; older builds are pruned as after an ingest."""
+    root = Path(root)
+    target = root / folder.name
+    os.rename(folder, target)  # atomic: readers see the whole folder or none
+    set_current(root, target.name)
+    _prune(root, target.name, keep)
+    return target
+
+
+def build_models(folder: Path, manifest: dict) -> dict[str, Path]:
+    """The model folders a build carries ({"encoder": path, "reranker": path}, each
+    only when the build has one), from its manifest's `models` record."""
+    out = {}
+    for role, record in (manifest.get("models") or {}).items():
+        relative = Path(str(record.get("path", "")))
+        if not record.get("path") or relative.is_absolute() or ".." in relative.parts:
+            raise IndexCorrupt(f"{folder}: the manifest names a model folder outside the build ({relative})")
+        out[role] = folder / relative
+    return out
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -122,6 +157,11 @@ def intact(folder: Path) -> bool:
         return bool(files) and all((folder / n).is_file() and _sha256(folder / n) == h for n, h in files.items())
     except (IndexLoadError, OSError, AttributeError):
         return False
+
+
+def prune(root: Path | str, keep: int = 2) -> None:
+    """Remove old builds of `root` as an ingest does (see `_prune`)."""
+    _prune(Path(root), read_pointer(root), keep)
 
 
 def _prune(root: Path, current: str, keep: int) -> None:
@@ -183,13 +223,19 @@ def _build_manifest(folder: Path) -> dict:
         raise IndexCorrupt(f"{folder / 'manifest.json'} is unreadable ({e}): run `qa ingest` again") from None
 
 
-def load_index(root: Path | str, model: str | None = None, verify: bool = True) -> Index:
+ModelCheck = str | Callable[[Path, dict], None] | None
+
+
+def load_index(root: Path | str, model: ModelCheck = None, verify: bool = True) -> Index:
     """Load the current build. `model` is the encoder identity the caller will query
-    with: vectors from another model would give wrong results, so that is an error."""
+    with: vectors from another model would give wrong results, so that is an error.
+    It may also be a check `(build folder, manifest) -> None` that raises an
+    `IndexLoadError` when the caller cannot serve the build (qa/api/service.py: a
+    build that carries its own models)."""
     return load_build(current_build(root), model, verify)
 
 
-def load_build(folder: Path, model: str | None = None, verify: bool = True) -> Index:
+def load_build(folder: Path, model: ModelCheck = None, verify: bool = True) -> Index:
     """Load one build folder (see `load_index`)."""
     manifest = _build_manifest(folder)
     if manifest.get("format_version") != FORMAT_VERSION:
@@ -197,7 +243,7 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
             f"{folder} has format version {manifest.get('format_version')}, this program reads "
             f"{FORMAT_VERSION}: run `qa ingest` again"
         )
-    if model is not None and manifest.get("model") != model:
+    if isinstance(model, str) and manifest.get("model") != model:
         raise ModelMismatch(
             f"the index in {folder} was built with model '{manifest.get('model')}', but the service is "
             f"configured for '{model}': rebuild with `qa ingest` or change the model setting"
@@ -207,6 +253,8 @@ def load_build(folder: Path, model: str | None = None, verify: bool = True) -> I
             path = folder / name
             if not path.exists() or _sha256(path) != digest:
                 raise IndexCorrupt(f"{path} is missing or corrupt (hash mismatch): run `qa ingest` again")
+    if callable(model):  # after the files: a build's models are only loaded for an intact build
+        model(folder, manifest)
     try:
         data = json.loads((folder / "sections.json").read_text(encoding="utf-8"))
         articles = [Article(**a) for a in data["articles"]]
@@ -256,7 +304,7 @@ def _age(folder: Path) -> tuple[float, float]:
         return float("-inf"), 0.0
 
 
-def load_newest_intact(root: Path | str, model: str | None = None,
+def load_newest_intact(root: Path | str, model: ModelCheck = None,
                        serving: str | None = None) -> tuple[Index | None, Path, list[str]]:
     """The current build, or else the newest other build in `root` that loads cleanly
     (newest by build time), its folder, and why each newer build was refused. A

@@ -1,6 +1,6 @@
 """`qa` command line: one subcommand per step (ingest, serve, ask, rules test, eval, tune,
 bench, deploy, report, gaps; `qa model`, `qa train` and `qa train-rerank` from
-qa/training/cli.py).
+qa/training/cli.py; `qa adapt` from qa/adapt/cli.py).
 
 Each command is a small function over the library and returns the exit code.
 Refusals are raised as `QAError`s and printed once, by `main`, as `error: …`.
@@ -56,6 +56,9 @@ def cmd_serve(args) -> int:
     url = f"http://{args.host}:{args.port}"
     print(f"helpdesk-qa on {url}  (demo portal: {url}/  agent console: {url}/agent  API docs: {url}/docs)")
     metrics_dir = prepare_metrics_dir()  # before any worker imports prometheus-client
+    from .adapt.launch import start_background
+
+    start_background(get_settings())  # `qa adapt` beside the server (docs/adapt.md); it does not wait
     try:
         serve(args.host, args.port, args.workers, args.log_level, access_log=not args.no_access_log,
               drain_seconds=get_settings().drain_seconds)
@@ -474,6 +477,7 @@ def _add_quality_commands(sub, s) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .adapt.cli import add_command as add_adapt_command  # qa adapt
     from .training.cli import add_commands as add_training_commands  # qa model …, qa train
 
     s = get_settings()
@@ -484,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ops_commands(sub, s)
     _add_quality_commands(sub, s)
     add_training_commands(sub)
+    add_adapt_command(sub)
     return parser
 
 

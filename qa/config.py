@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Whether `qa serve` adapts the model to the corpus in the background (qa/adapt/,
+# docs/adapt.md) when HELPDESK_QA_ADAPT is not set: the one place to flip the default.
+ADAPT_DEFAULT = True
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HELPDESK_QA_", extra="ignore")
@@ -54,6 +58,14 @@ class Settings(BaseSettings):
     )
     drain_seconds: float = Field(
         0.0, description="On SIGTERM, answer /readyz with 503 for this long before closing the port"
+    )
+    adapt: bool = Field(
+        ADAPT_DEFAULT, description="qa serve starts `qa adapt` in the background (low priority, one thread); "
+        "false: never"
+    )
+    adapt_interval: float = Field(
+        900.0, description="Seconds between qa serve's checks whether the corpus changed enough to adapt again "
+        "(0: only at start-up)"
     )
     data_dir: Path = Field(ROOT / "data", description="Where the SQLite event store lives (git-ignored)")
     database_url: str | None = Field(None, description="postgresql://… to share one event store between replicas")

@@ -11,7 +11,8 @@ is wrong and, where there is one, what to do about it.
     ├── IndexLoadError        an index build that cannot be served
     │   ├── IndexNotFound     no build yet
     │   ├── IndexCorrupt      unreadable or incomplete build
-    │   └── ModelMismatch     built with another model than the one configured
+    │   ├── ModelMismatch     built with another model than the one configured
+    │   └── ModelUnavailable  a build's own model folder (qa adapt) is missing or broken
     ├── StoreError            the event store failed or is misconfigured
     ├── QuestionFileError     a malformed labelled-questions file: `path:line: reason`
     ├── ModelFolderError      a model folder or engine file that cannot be used
@@ -59,6 +60,10 @@ class IndexCorrupt(IndexLoadError):
 
 class ModelMismatch(IndexLoadError):
     pass
+
+
+class ModelUnavailable(IndexLoadError):
+    """A build carries its own model folder (qa adapt), and it is missing or broken."""
 
 
 class StoreError(QAError):

@@ -22,6 +22,8 @@ DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Servers started by tests never adapt in the background (tests/test_adapt.py turns it on where it tests it).
+os.environ.setdefault("HELPDESK_QA_ADAPT", "false")
 
 
 @pytest.fixture(scope="session")

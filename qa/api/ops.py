@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from ..adapt.status import summary
 from ..events.recorder import Recorder
 from .recording import get_recorder
 from .service import DRAINING, Service, get_service
@@ -26,15 +27,19 @@ def readyz(service: Annotated[Service, Depends(get_service)],
     one, or a `CURRENT` that cannot be read: still answering, so a balancer must keep
     routing to it); 503 "draining" (shutting down) or "not ready" (no intact build).
     `store`: the event store, "ok" or "degraded" with the reason (a store fault never
-    stops answering, so it does not change `status`), or "off"."""
+    stops answering, so it does not change `status`), or "off". `adapt`: where the
+    background adaptation of the index folder stands (docs/adapt.md); readiness never
+    waits for it."""
+    adapt = summary(service.settings.index_dir, service.settings.adapt)
     if DRAINING.is_set():
         return JSONResponse(status_code=503, content={"status": "draining", "detail": "shutting down"})
     if service.searcher is None:
-        return JSONResponse(status_code=503, content={"status": "not ready", "detail": service.error})
+        return JSONResponse(status_code=503, content={"status": "not ready", "detail": service.error,
+                                                      "adapt": adapt})
     m = service.searcher.index.manifest
     keys = ("model", "dimension", "articles", "sections", "vectors", "languages", "build_time", "faiss")
     body = {"status": "degraded" if service.degraded else "ready", "build": service.build}
     if service.degraded:
         body["reason"] = service.degraded
     body["store"] = recorder.store.health() if recorder is not None else {"status": "off"}
-    return dict(body, index={k: m.get(k) for k in keys})
+    return dict(body, index={k: m.get(k) for k in keys}, adapt=adapt)

@@ -12,11 +12,12 @@ import faiss
 from fastapi import Depends, HTTPException, Request
 
 from ..artifact import CURRENT, load_newest_intact
+from ..buildmodels import BuildModels, check_configured, load_encoder, load_reranker, models_for
 from ..config import Settings
 from ..encoder import Encoder
 from ..errors import IndexLoadError
 from ..ranking import Ranking
-from ..rerank import Reranker, is_cross_folder
+from ..rerank import Reranker
 from ..search import Searcher
 
 log = logging.getLogger("qa.api")
@@ -26,18 +27,26 @@ DRAINING = threading.Event()
 
 
 class Service:
-    """The loaded index and encoder; swapped whole when a new build appears."""
+    """The loaded index and its models; swapped whole when a new build appears.
+
+    A build is served with the models it needs (qa/buildmodels.py): the configured
+    encoder, or the one a `qa adapt` build carries. When a new build needs other models,
+    they are loaded beside the ones in use, the new `Searcher` is built and warmed up,
+    and only then is it swapped in; requests already running finish on the old one
+    (they hold their own reference), so a swap fails no request."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.encoder: Encoder | None = None
         self.searcher: Searcher | None = None
         self.reranker: Reranker | None = None
+        self.models: BuildModels | None = None  # what the served build is served with
         self.error: str | None = None
         self.pointer: str | None = None
         self.build: str | None = None  # the build folder being served
         self.degraded: str | None = None  # why the served build is not the current one
         self._lock = threading.Lock()
+        self._staged: dict[str, tuple[BuildModels, Encoder | None, Reranker | None]] = {}
 
     def _pointer(self) -> str | None:
         """`CURRENT` as text for change detection and messages, whatever bytes it holds."""
@@ -47,22 +56,38 @@ class Service:
             return None
         return raw.decode("utf-8", "backslashreplace").strip()[:120]
 
+    def _check_models(self, folder: Path, manifest: dict) -> None:
+        """`load_build`'s model check: the build's models, loaded (or the ones in use
+        when they are the same) and kept for `load`; an `IndexLoadError` refuses the build."""
+        models = models_for(folder, manifest, self.settings)
+        same = self.models is not None and self.models.encoder_key == models.encoder_key
+        if models.encoder is None:
+            encoder = None
+        elif same and self.encoder is not None:
+            encoder = self.encoder
+            if "encoder" not in models.carried:
+                check_configured(encoder, manifest, folder)
+        else:
+            encoder = load_encoder(models, self.settings, manifest, folder)
+            encoder.for_serving()
+            faiss.omp_set_num_threads(1)  # one query per request; workers use the cores
+            encoder.encode_queries(["warm-up"])  # first call pays one-off allocations
+            log.info("encoder loaded for %s: %s", folder.name, encoder.identity)
+        served = self.models
+        if served is not None and (served.reranker, served.carried) == (models.reranker, models.carried):
+            reranker = self.reranker
+        else:
+            reranker = load_reranker(models, folder)
+        self._staged[folder.name] = (models, encoder, reranker)
+
     def load(self) -> None:
         s = self.settings
-        if self.encoder is None and s.retrieval != "bm25":
-            # serving=True: a bundled model runs without torch (a small replica).
-            self.encoder = Encoder(s.model, query_prompt=s.query_prompt, passage_prompt=s.passage_prompt, serving=True)
-            self.encoder.for_serving()
-            faiss.omp_set_num_threads(1)  # one query per request; workers use the cores
-            self.encoder.encode_queries(["warm-up"])  # first call pays one-off allocations
-        if self.reranker is None and s.reranker is not None:
-            self.reranker = self._load_reranker(s.reranker)
         pointer = self._pointer()
-        model = self.encoder.identity if self.encoder else None
+        self._staged.clear()
         try:
             # A bad CURRENT or build falls back to the newest intact build, at start-up and
             # while running; when that is the build being served, it just keeps serving.
-            index, folder, refused = load_newest_intact(s.index_dir, model=model, serving=self.build)
+            index, folder, refused = load_newest_intact(s.index_dir, model=self._check_models, serving=self.build)
         except IndexLoadError as e:
             with self._lock:
                 self.pointer = pointer
@@ -79,12 +104,14 @@ class Service:
                 self.degraded = f"the current build {pointer} was refused: {refused[0]}; serving {self.build}"
             log.error("new index not loaded, still serving %s: %s", self.build, "; ".join(refused))
             return
+        models, encoder, reranker = self._staged.pop(folder.name)
+        self._staged.clear()  # models of refused builds
         searcher = Searcher(
             index,
-            self.encoder,
-            Ranking.for_retrieval(s.retrieval, s.answer_threshold, s.model),
+            encoder,
+            Ranking.for_retrieval(s.retrieval, s.answer_threshold, encoder.name if encoder else s.model),
             query_cache=s.query_cache,
-            reranker=self.reranker,
+            reranker=reranker,
         )
         searcher.search("warm-up")  # first search pays one-off costs (FAISS, BM25, language model)
         degraded = None
@@ -93,27 +120,9 @@ class Service:
             log.error("falling back to build %s: %s", folder.name, "; ".join(refused))
         with self._lock:
             self.searcher, self.error, self.pointer = searcher, None, pointer
+            self.encoder, self.reranker, self.models = encoder, reranker, models
             self.build, self.degraded = folder.name, degraded
         log.info("index loaded: %s (%s)", index.manifest.get("build_time"), folder.name)
-
-    @staticmethod
-    def _load_reranker(folder: Path) -> Reranker | None:
-        """The second stage, or None (answering with the first stage) when its folder
-        is not a cross-encoder or its runtime is not installed: a missing model must not
-        stop the service."""
-        if not is_cross_folder(folder):
-            log.error("HELPDESK_QA_RERANKER=%s is not a cross-encoder folder (qa train-rerank): "
-                      "final questions are answered by the first stage", folder)
-            return None
-        try:
-            reranker = Reranker.from_folder(folder)
-        except ImportError as e:  # the slim install (and the default image) has no onnxruntime
-            log.error("HELPDESK_QA_RERANKER=%s needs onnxruntime and tokenizers (%s): pip install "
-                      "'helpdesk-qa[onnx]'; final questions are answered by the first stage", folder, e)
-            return None
-        reranker.cross.score("warm-up", ["warm-up"])
-        log.info("second stage loaded: %s (depth %d, weight %g)", folder, reranker.depth, reranker.weight)
-        return reranker
 
     def reload_if_changed(self) -> None:
         if self._pointer() != self.pointer:

@@ -13,7 +13,9 @@ from pathlib import Path
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+HEALTHCHECK_SECONDS = 60
+KEEP_ALIVE_SECONDS = 30  # read by prometheus-client when it is imported
 
 
 def prepare_metrics_dir() -> Path | None:
@@ -83,6 +85,16 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=access_log,
+        # With --workers N, uvicorn kills a worker that misses a 5 s health check. A
+        # worker moving to a build with another model (qa adapt) builds an ONNX session,
+        # which holds the GIL for seconds (7 s measured on a busy 2-core machine): it is
+        # busy, not hung, and killing it would fail the requests it holds.
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        # The same stall makes the worker's event loop run its overdue keep-alive timers
+        # before it reads the requests already waiting on those connections: with
+        # uvicorn's 5 s, a stall longer than that resets them. nginx closes its idle
+        # upstream connections after 4 s (deploy/nginx.conf.template), still first.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = _Server(config)
     server.drain_seconds = drain_seconds

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..corpus import load_nonempty_corpus
+from ..corpus import Corpus, load_nonempty_corpus
 from ..encoder.version import folder_version, write_version
 from ..errors import NothingToBuild, UsageError
 from .options import TrainOptions
@@ -79,8 +79,9 @@ def _datasets(examples: Pairs):
     return DatasetDict(parts)
 
 
-def _fit(model, examples: Pairs, options: TrainOptions, work: Path, progress: bool) -> list[dict]:
-    """Run the sentence-transformers trainer; returns the logged losses."""
+def _fit(model, examples: Pairs, options: TrainOptions, work: Path, progress: bool, on_step=None) -> list[dict]:
+    """Run the sentence-transformers trainer; returns the logged losses. `on_step(step,
+    steps)` is told after each step (qa adapt's progress)."""
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -94,6 +95,10 @@ def _fit(model, examples: Pairs, options: TrainOptions, work: Path, progress: bo
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
                 log.append({"step": state.global_step, "loss": round(float(logs["loss"]), 4)})
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if on_step is not None:
+                on_step(state.global_step, state.max_steps)
 
     args = SentenceTransformerTrainingArguments(
         output_dir=str(work),
@@ -138,15 +143,18 @@ def train(
     out_root: Path | str,
     options: TrainOptions | None = None,
     progress: bool = True,
+    corpus: Corpus | None = None,
+    on_step=None,
 ) -> Path:
-    """Fine-tune `base` on pairs from `corpus_dir`; returns the new model folder."""
+    """Fine-tune `base` on pairs from `corpus_dir` (or from `corpus`, that folder as
+    loaded and changed: qa adapt holds phrasings out); returns the new model folder."""
     from sentence_transformers import SentenceTransformer
 
     from ..index import corpus_hash
 
     options = options or TrainOptions()
     started = time.time()
-    corpus = load_nonempty_corpus(corpus_dir)
+    corpus = corpus or load_nonempty_corpus(corpus_dir)
     unknown = set(options.exclude_categories) - {a.category for a in corpus.articles}
     if unknown:
         raise UsageError(f"no article in {corpus_dir} has category {', '.join(sorted(unknown))}")
@@ -170,7 +178,7 @@ def train(
 
     work = out_root / f".training-{os.getpid()}-{int(started)}"
     try:
-        log = _fit(model, examples, options, work / "trainer", progress)
+        log = _fit(model, examples, options, work / "trainer", progress, on_step)
         loss_after = probe_loss(model, probe, options.batch_size)
         model.max_seq_length = served_length
         model.save(str(work / "model"))
