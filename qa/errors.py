@@ -18,6 +18,7 @@ is wrong and, where there is one, what to do about it.
     ├── ModelFolderError      a model folder or engine file that cannot be used
     ├── MissingDependency     a program the command needs is not installed (nginx)
     ├── StartupError          a server or nginx that would not start, or died
+    ├── AdaptStopped          `qa adapt` asked to stop (SIGTERM) while it runs
     └── UsageError            a command-line or setting value that makes no sense
 """
 
@@ -84,6 +85,10 @@ class MissingDependency(QAError):
 
 class StartupError(QAError):
     """A server or nginx that would not start, or died."""
+
+
+class AdaptStopped(QAError):
+    """SIGTERM (`qa adapt --stop`, a container stopping) while an adaptation runs."""
 
 
 class UsageError(QAError):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..artifact import MODELS, build_models, current_build, read_manifest
 from ..corpus import load_corpus
-from ..errors import IndexLoadError, NothingToBuild
+from ..errors import AdaptStopped, IndexLoadError, NothingToBuild
 from . import changes
 from .gate import held_out
 from .status import Lock, StatusWriter, adapt_dir, missing_libraries, now, read_status
@@ -29,10 +29,6 @@ log = logging.getLogger("qa.adapt")
 
 FINGERPRINT_FILE = "fingerprint.json"  # the corpus as the last training saw it
 WORK = "work"
-
-class Stopped(Exception):
-    """SIGTERM (`qa adapt --stop`, a container stopping) while the job runs."""
-
 
 def adapt(options: Options) -> dict:
     """Run one adaptation if no other job holds this index folder; returns the final
@@ -56,7 +52,7 @@ def adapt(options: Options) -> dict:
     status.start_heartbeat()
     try:
         _run(options, status)
-    except Stopped:
+    except AdaptStopped:
         log.warning("adapt: stopped by SIGTERM during %s", status.data.get("step"))
         status.update(phase="stopped", finished=now(), reason=f"stopped during {status.data.get('step')}")
     except Exception as e:  # the job must end with a status that says what happened
@@ -79,7 +75,7 @@ def _oom_score() -> int | None:
 
 
 def _stop(signum, frame) -> None:
-    raise Stopped()
+    raise AdaptStopped()
 
 
 def _run(options: Options, status: StatusWriter) -> None:
