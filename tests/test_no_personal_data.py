@@ -132,3 +132,61 @@ def test_ops_networks_default_to_loopback(monkeypatch):
     text = render_nginx(8080, [8101])
     assert "$request " not in text and '"$request"' not in text  # no raw request line in any log format
     assert "error_log stderr" in text and "allow 127.0.0.1;" in text
+
+
+# -- nginx's error lines: what a member typed can be in the path, the upstream URL, the referrer --
+
+ERROR_LINES = [
+    # a limit_req line for a path under /v1/ that carries the question
+    ('2026/12/03 07:00:00 [error] 7#7: *1 limiting requests, excess: 4.5 by zone "qa_api", client: 10.0.0.2, '
+     'server: _, request: "GET /v1/Mitgliedsnummer%2048151699 HTTP/1.1", host: "x"', 'request: "GET [other]"'),
+    # a replica that died: the upstream URL repeats the path, the referrer is a portal page's address
+    ('2026/12/03 07:00:00 [error] 7#7: *9 connect() failed (111: Connection refused) while connecting to upstream, '
+     'client: 10.0.0.2, server: _, request: "GET /anna.petrova@example.com HTTP/1.1", '
+     'upstream: "http://127.0.0.1:8101/anna.petrova@example.com", host: "x", '
+     'referrer: "https://portal.example/konto/48151699/?q=x"', 'upstream: "http://127.0.0.1:8101 [other]"'),
+    ('2026/12/03 07:00:00 [warn] 7#7: *3 an upstream response is buffered to a temporary file, client: 10.0.0.2, '
+     'server: _, request: "POST /v1//%61sk?q=48151699 HTTP/1.1", upstream: "http://qa-replica:8000/v1//%61sk?q=48151699"',
+     'upstream: "http://qa-replica:8000/v1/ask"'),
+    ('2026/12/03 07:00:00 [error] 7#7: *4 upstream timed out, client: 10.0.0.2, server: _, '
+     'request: "GET /v1/articles/48151699 HTTP/1.1", upstream: "http://127.0.0.1:8102/v1/articles/48151699"',
+     'request: "GET /v1/articles/{id}"'),
+]
+
+
+@pytest.mark.parametrize("line,kept", ERROR_LINES)
+def test_error_lines_keep_method_and_route_only(line, kept):
+    from qa.ops.deploy import scrub_error_line
+
+    out = scrub_error_line(line)
+    assert kept in out, out
+    assert not any(raw in out for raw in ("48151699", "anna.petrova", "Mitgliedsnummer", "konto")), out
+
+
+def test_the_error_log_and_the_access_log_name_the_same_routes_and_every_route_of_the_app():
+    """The scrubber's list of routes (qa/ops/deploy.py) is the access log's map in the
+    template, and every path the app serves is in it: a new endpoint is logged by name,
+    not as [other], and nothing else is logged by name."""
+    import re
+
+    from starlette.routing import Mount
+
+    from qa.api import create_app
+    from qa.config import Settings
+    from qa.ops.deploy import ROUTE_PREFIXES, ROUTES, TEMPLATE, route
+
+    block = TEMPLATE.read_text().split("map $uri $qa_route {", 1)[1].split("\n    }", 1)[0]
+    mapped = {k: v.strip('"') for k, v in re.findall(r"^\s+(\S+)\s+(\S+);", block, re.M)}
+    assert mapped.pop("default") == "[other]"
+    assert {k: v for k, v in mapped.items() if not k.startswith("~")} == {r: r for r in ROUTES}
+    assert {k.removeprefix("~^"): v for k, v in mapped.items() if k.startswith("~")} == ROUTE_PREFIXES
+    def paths(routes):  # included routers (FastAPI 0.165) hold their own routes
+        for r in routes:
+            if hasattr(r, "original_router"):
+                yield from paths(r.original_router.routes)
+            else:
+                yield r.path + "/swagger-ui.css" if isinstance(r, Mount) else r.path.replace("{article_id}", "x")
+
+    served = list(paths(create_app(Settings()).routes))
+    assert "/v1/suggest" in served and len(served) >= 20
+    assert [p for p in served if route(p) == "[other]"] == []
