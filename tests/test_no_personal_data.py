@@ -1,13 +1,17 @@
 """Issue 20, findings 1, 6, 11 and 12 through `qa deploy` (Debian's nginx in front of
-real replicas): questions full of personal data sent every way a client can (GET ?q=,
-an encoded key, POST as the widget does, in the path, in the Referer, fast enough to
-hit limit_req), then every file under the run folder (nginx's access and error logs,
-the replicas' logs), the data folder (the event store) and the index folder is
-searched for each raw value. Also: who can reach /metrics, /docs and /openapi.json,
-and token guessing against /insights."""
+real replicas with a second stage): questions full of personal data sent every way a
+client can (GET ?q=, an encoded key, POST as the widget does, final questions with
+rerank=true, /v1/suggest as the widget types, in the path, in the Referer, fast enough
+to hit limit_req, and while a replica is dead so nginx logs upstream errors), then
+every file under the run folder (nginx's access and error logs, the replicas' logs),
+the data folder (the event store) and the index folder is searched for each raw
+value. Also: who can reach /metrics, /docs and /openapi.json, and token guessing
+against /insights."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import time
 from urllib.parse import quote
@@ -36,11 +40,12 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory, encoder):
+def deployed(tmp_path_factory, encoder, tiny_model):
     root = tmp_path_factory.mktemp("pii")
     index_dir, data_dir, run_dir = root / "index", root / "data", root / "run"
     ingest_into(index_dir, write_corpus(root / "corpus"), encoder)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HELPDESK_QA_RERANKER", str(tiny_model[0]))
         mp.setenv("HELPDESK_QA_DATA_DIR", str(data_dir))
         mp.setenv("HELPDESK_QA_ADMIN_TOKEN", TOKEN)
         mp.setenv("HELPDESK_QA_OPS_NETWORKS", "10.9.8.0/24")  # not loopback: the tests' requests are outsiders
@@ -57,6 +62,11 @@ def _send_everything(url: str) -> None:
             time.sleep(0.3)
             assert c.post("/v1/ask", json={"question": q, "source": "widget", "session": "ab" * 8}).status_code == 200
             time.sleep(0.3)
+            final = c.post("/v1/ask", json={"question": q, "source": "widget", "session": "ab" * 8, "rerank": True})
+            assert final.status_code == 200 and final.json()["reranked"] is True  # through the second stage
+            time.sleep(0.3)
+            assert c.get("/v1/suggest", params={"q": q[:12], "lang": "de"}).status_code == 200  # as the widget types
+            time.sleep(0.3)
             c.get("/v1/ask?%71=" + quote(q))  # finding 12: an encoded key
             time.sleep(0.3)
             c.post("/v1/phrasing", json={"question": q, "article_id": "pw"})
@@ -67,17 +77,32 @@ def _send_everything(url: str) -> None:
         for _ in range(3):  # too fast: limit_req answers 429 and writes error lines
             for q in QUESTIONS:
                 c.get("/v1/ask", params={"q": q})
+                c.get("/v1/" + quote(q))  # the question in a path under /v1/
+                c.get("/v1/suggest", params={"q": q})
+
+
+def _send_while_a_replica_is_dead(d) -> None:
+    """SIGKILL one replica: nginx's first try on it fails, and its error line quotes
+    the request, the upstream URL and the referrer (the supervisor restarts it)."""
+    os.kill(d.replica_pid(d.ports[1]), signal.SIGKILL)
+    with httpx.Client(base_url=d.url, timeout=15) as c:
+        for q in QUESTIONS * 2:
+            c.get("/" + quote(q), headers={"Referer": "https://portal.example/konto/" + quote(q)})
+            time.sleep(0.1)
 
 
 def test_no_raw_question_anywhere_on_disk(deployed):
     d, index_dir, data_dir, run_dir = deployed
     _send_everything(d.url)
     time.sleep(3)  # the writers flush (typing sessions settle after 2 s)
+    _send_while_a_replica_is_dead(d)
     d.stop()  # every log closed, every queue flushed
     error_log = (run_dir / "logs" / "error.log").read_text()
     access_log = (run_dir / "logs" / "access.log").read_text()
     assert "limiting requests" in error_log  # the limit_req lines that used to carry the question
+    assert "while connecting to upstream" in error_log and "referrer: " in error_log  # the dead replica's lines
     assert '"GET /v1/ask"' in access_log and '"POST /v1/ask"' in access_log and "[other]" in access_log
+    assert '"GET /v1/suggest"' in access_log
     with sqlite3.connect(data_dir / "events.sqlite3") as conn:
         texts = [t for (t,) in conn.execute("SELECT text FROM queries")]
     assert len(texts) >= len(QUESTIONS) and any("[member-id]" in t for t in texts), texts
