@@ -104,6 +104,20 @@ def test_api_rerank_flag_on_a_service_with_and_without_a_second_stage(staged_ser
     assert bad.status_code == 422 and "rerank" in json.dumps(bad.json())
 
 
+@pytest.mark.parametrize("question", ["😀" * 500, "где мой заказ, " * 33, "a" * 500])
+def test_a_question_longer_than_the_second_stage_reads_is_cut_not_a_500(staged_server, tiny_model, question):
+    """The property test's find: a question that alone fills max_length tokens made the
+    tokenizer's "only_second" truncation raise, a 500 on every final question like it."""
+    from qa.rerank import CrossEncoder
+
+    cross = CrossEncoder(tiny_model[0])
+    ids, mask = cross.inputs(question, ["Passwort vergessen", "Öffnen Sie die Anmeldeseite. " * 40])
+    assert ids.shape[1] == cross.max_length and mask.sum(axis=1).max() == cross.max_length
+    assert "Passwort vergessen" in cross.tokenizer.decode(ids[0].tolist())  # the short section is read whole
+    r = httpx.post(staged_server.url + "/v1/ask", json={"question": question, "rerank": True}, timeout=30)
+    assert r.status_code == 200 and r.json()["reranked"] is True, r.text[:300]
+
+
 def test_a_missing_second_stage_does_not_stop_the_service(sample_index_dir, tmp_path):
     s = Server(sample_index_dir, {"HELPDESK_QA_RERANKER": str(tmp_path / "nothing"), "HELPDESK_QA_EVENTS": "false"})
     try:
