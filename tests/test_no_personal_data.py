@@ -65,7 +65,8 @@ def _send_everything(url: str) -> None:
             final = c.post("/v1/ask", json={"question": q, "source": "widget", "session": "ab" * 8, "rerank": True})
             assert final.status_code == 200 and final.json()["reranked"] is True  # through the second stage
             time.sleep(0.3)
-            assert c.get("/v1/suggest", params={"q": q[:12], "lang": "de"}).status_code == 200  # as the widget types
+            typing = c.post("/v1/suggest", json={"q": q, "lang": "de", "limit": 3})  # as the widget asks
+            assert typing.status_code == 200
             time.sleep(0.3)
             c.get("/v1/ask?%71=" + quote(q))  # finding 12: an encoded key
             time.sleep(0.3)
@@ -78,7 +79,7 @@ def _send_everything(url: str) -> None:
             for q in QUESTIONS:
                 c.get("/v1/ask", params={"q": q})
                 c.get("/v1/" + quote(q))  # the question in a path under /v1/
-                c.get("/v1/suggest", params={"q": q})
+                c.get("/v1/suggest", params={"q": q})  # as an API user may
 
 
 def _send_while_a_replica_is_dead(d) -> None:
@@ -102,7 +103,7 @@ def test_no_raw_question_anywhere_on_disk(deployed):
     assert "limiting requests" in error_log  # the limit_req lines that used to carry the question
     assert "while connecting to upstream" in error_log and "referrer: " in error_log  # the dead replica's lines
     assert '"GET /v1/ask"' in access_log and '"POST /v1/ask"' in access_log and "[other]" in access_log
-    assert '"GET /v1/suggest"' in access_log
+    assert '"POST /v1/suggest"' in access_log and '"GET /v1/suggest"' in access_log
     with sqlite3.connect(data_dir / "events.sqlite3") as conn:
         texts = [t for (t,) in conn.execute("SELECT text FROM queries")]
     assert len(texts) >= len(QUESTIONS) and any("[member-id]" in t for t in texts), texts

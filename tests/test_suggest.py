@@ -86,11 +86,24 @@ def test_completions_as_you_type(events_server):
     assert orders and all(s["source"] == "article" for s in orders)
 
 
+def test_the_widget_asks_by_post_with_the_same_answers(events_server):
+    server, _ = events_server
+    for params in ({"q": "wo ist", "lang": "de"}, {"lang": "de", "category": "orders"}, {"lang": "ru", "limit": 10}):
+        r = httpx.post(server.url + "/v1/suggest", json=params, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["suggestions"] == suggestions(server, **params), params
+
+
 def test_bad_parameters_are_422(events_server):
     server, _ = events_server
     for params in ({"country": "XX"}, {"lang": "fr"}, {"category": "nope"}, {"limit": 0}, {"q": "x" * 201}):
         r = httpx.get(server.url + "/v1/suggest", params=params)
         assert r.status_code == 422 and "detail" in r.json(), params
+        r = httpx.post(server.url + "/v1/suggest", json=params)
+        assert r.status_code == 422 and r.json()["detail"].split(":")[0] in params, (params, r.text)
+    lone = httpx.post(server.url + "/v1/suggest", content=b'{"q": "\\ud800 pa"}',
+                      headers={"Content-Type": "application/json"})
+    assert lone.status_code == 422 and lone.json()["detail"].startswith("q:"), lone.text
 
 
 def test_store_rules_min_count_helpful_and_personal_data(tmp_path):
