@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from ..events.recorder import Recorder
@@ -49,10 +49,21 @@ class SuggestRequest(BaseModel):
     model_config = example(q="pass", lang="de", country="DE", limit=3)
 
 
+def _suggester(app: FastAPI) -> Suggester:
+    if not hasattr(app.state, "suggester"):
+        app.state.suggester = Suggester()
+    return app.state.suggester
+
+
 def get_suggester(request: Request) -> Suggester:
-    if not hasattr(request.app.state, "suggester"):
-        request.app.state.suggester = Suggester()
-    return request.app.state.suggester
+    return _suggester(request.app)
+
+
+def warm(app: FastAPI) -> None:
+    """After the service (re)loaded an index: its phrasings read off the request path."""
+    searcher = app.state.service.searcher
+    if searcher is not None:
+        _suggester(app).warm(searcher.index.articles)
 
 
 def complete(searcher: Searcher, recorder: Recorder | None, suggester: Suggester, req: SuggestRequest
