@@ -454,7 +454,9 @@
 
   // -- feedback: which result was opened, and did it help (once per answer) -------------
   // Posts are retried on network errors; the API stores the same event once.
-  var queryId = null, voted = {};
+  // A vote is asked once per question and answer: the final question (rerank) brings a new
+  // query_id for the same question, and a member who already voted must not be asked again.
+  var queryId = null, askedFor = "", voted = {};
   function post(path, payload, tries) {
     return fetch(api + path, { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(payload), keepalive: true })
@@ -474,7 +476,7 @@
   }
   function feedbackBox(r) {
     if (!queryId) return null;
-    var key = queryId + " " + r.article_id + "#" + r.anchor;
+    var key = askedFor + "\n" + r.article_id + "#" + r.anchor;
     var box = el("div", { className: "feedback", role: "group", "aria-label": T.helped });
     if (key in voted) { thanks(box); return box; }
     function vote(helpful) {
@@ -502,6 +504,7 @@
   function show(body) {
     list.textContent = "";
     queryId = body.query_id || null;
+    askedFor = body.query || "";
     results = body.results || [];
     active = -1;
     input.removeAttribute("aria-activedescendant");
