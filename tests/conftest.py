@@ -42,6 +42,35 @@ def e5_folder(tmp_path_factory) -> Path:
     return build_e5(tmp_path_factory.mktemp("models") / "e5-small")
 
 
+# A tiny second stage (qa/rerank/): one layer of e5, trained briefly on five articles'
+# groups. Shared by the session: its tests, the property test and the disk search for
+# personal data run /v1/ask with rerank=true through a real cross-encoder.
+TINY = {"acc-password-reset", "acc-bank-details", "ord-tracking", "ord-cancel", "pay-kz-kaspi"}
+
+
+@pytest.fixture(scope="session")
+def tiny_groups(searcher):
+    from qa.corpus import Corpus, load_corpus
+    from qa.training.cross_pairs import make_groups
+
+    articles = [a for a in load_corpus(CORPUS).articles if a.id in TINY]
+    return make_groups(Corpus(articles, []), searcher, negatives=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(e5_folder, tiny_groups, tmp_path_factory):
+    """(cross-encoder folder, training info, the groups it was trained on)."""
+    pytest.importorskip("onnxruntime")
+    from qa.training.cross_train import CrossOptions, train_cross
+
+    groups = [g for g in tiny_groups.groups if g.kind in ("question", "cross")][:12]
+    options = CrossOptions(layers=1, max_length=64, negatives=3, epochs=4, learning_rate=2e-4,
+                           head_learning_rate=3e-3, limit=len(groups))
+    out = tmp_path_factory.mktemp("rerank") / "cross"
+    info = train_cross(e5_folder, groups, out, options, log=lambda *_: None)
+    return out, info, groups
+
+
 @pytest.fixture(scope="session")
 def sample_index_dir(tmp_path_factory, encoder) -> Path:
     """The whole sample corpus, ingested once per test session."""

@@ -232,7 +232,11 @@ def test_service_keeps_last_good_index_and_picks_up_new_builds(tmp_path, sample_
         (root / CURRENT).write_text(broken.name)
         time.sleep(2)
         assert ask("Passwort vergessen").json()["results"][0]["article_id"] == "acc-password-reset"
-        assert httpx.get(server.url + "/readyz").json()["index"]["articles"] == SAMPLE_ARTICLES
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.json()["index"]["articles"] == SAMPLE_ARTICLES
+        # ... and says so (issue 20, deliverable 7): 200, degraded, naming the refused build
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded", ready.json()
+        assert broken.name in ready.json()["reason"]
 
         # A good new build is picked up without a restart.
         corpus = tmp_path / "corpus"

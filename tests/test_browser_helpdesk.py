@@ -353,6 +353,8 @@ def test_category_tiles_open_the_help_and_language_links_keep_the_country(page, 
     asked, bodies = [], []
     page.on("request", lambda r: asked.append(r.url) if "/v1/" in r.url else None)
     page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/v1/ask") else None)
+    typed = []  # what the suggestions were asked for, by POST
+    page.on("request", lambda r: typed.append(json.loads(r.post_data)) if r.url.endswith("/v1/suggest") else None)
     page.goto(server.url + "/?lang=de&country=KZ")
     page.locator("#helpdesk-qa-widget .launcher").wait_for()
     page.click("button.tile[data-category=orders]")
@@ -364,8 +366,9 @@ def test_category_tiles_open_the_help_and_language_links_keep_the_country(page, 
     page.locator("#helpdesk-qa-widget li.result").first.wait_for()
     # the widget asks by POST (no question in any URL): the filters travel in the body
     assert any(b.get("category") == "orders" and b.get("country") == "KZ" for b in bodies)
-    assert not any("/v1/ask?" in u for u in asked)
-    assert any("/v1/suggest" in u and "category=orders" in u for u in asked)
+    assert not any("/v1/ask?" in u or "/v1/suggest?" in u or "Paket" in u for u in asked), asked
+    assert any(b.get("category") == "orders" and b.get("limit") == 6 and "q" not in b for b in typed), typed
+    assert any(b.get("q") and b["q"] in "wo ist mein Paket" and b.get("limit") == 3 for b in typed), typed
     page.screenshot(path=str(ARTIFACTS / "edge-category-tile.png"))
     for lang in ("ru", "en", "de"):
         assert "country=KZ" in page.get_attribute(f"nav a[data-lang={lang}]", "href")

@@ -1,13 +1,17 @@
 """Issue 20, findings 1, 6, 11 and 12 through `qa deploy` (Debian's nginx in front of
-real replicas): questions full of personal data sent every way a client can (GET ?q=,
-an encoded key, POST as the widget does, in the path, in the Referer, fast enough to
-hit limit_req), then every file under the run folder (nginx's access and error logs,
-the replicas' logs), the data folder (the event store) and the index folder is
-searched for each raw value. Also: who can reach /metrics, /docs and /openapi.json,
-and token guessing against /insights."""
+real replicas with a second stage): questions full of personal data sent every way a
+client can (GET ?q=, an encoded key, POST as the widget does, final questions with
+rerank=true, /v1/suggest as the widget types, in the path, in the Referer, fast enough
+to hit limit_req, and while a replica is dead so nginx logs upstream errors), then
+every file under the run folder (nginx's access and error logs, the replicas' logs),
+the data folder (the event store) and the index folder is searched for each raw
+value. Also: who can reach /metrics, /docs and /openapi.json, and token guessing
+against /insights."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import time
 from urllib.parse import quote
@@ -36,11 +40,12 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory, encoder):
+def deployed(tmp_path_factory, encoder, tiny_model):
     root = tmp_path_factory.mktemp("pii")
     index_dir, data_dir, run_dir = root / "index", root / "data", root / "run"
     ingest_into(index_dir, write_corpus(root / "corpus"), encoder)
     with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HELPDESK_QA_RERANKER", str(tiny_model[0]))
         mp.setenv("HELPDESK_QA_DATA_DIR", str(data_dir))
         mp.setenv("HELPDESK_QA_ADMIN_TOKEN", TOKEN)
         mp.setenv("HELPDESK_QA_OPS_NETWORKS", "10.9.8.0/24")  # not loopback: the tests' requests are outsiders
@@ -57,6 +62,12 @@ def _send_everything(url: str) -> None:
             time.sleep(0.3)
             assert c.post("/v1/ask", json={"question": q, "source": "widget", "session": "ab" * 8}).status_code == 200
             time.sleep(0.3)
+            final = c.post("/v1/ask", json={"question": q, "source": "widget", "session": "ab" * 8, "rerank": True})
+            assert final.status_code == 200 and final.json()["reranked"] is True  # through the second stage
+            time.sleep(0.3)
+            typing = c.post("/v1/suggest", json={"q": q, "lang": "de", "limit": 3})  # as the widget asks
+            assert typing.status_code == 200
+            time.sleep(0.3)
             c.get("/v1/ask?%71=" + quote(q))  # finding 12: an encoded key
             time.sleep(0.3)
             c.post("/v1/phrasing", json={"question": q, "article_id": "pw"})
@@ -67,17 +78,33 @@ def _send_everything(url: str) -> None:
         for _ in range(3):  # too fast: limit_req answers 429 and writes error lines
             for q in QUESTIONS:
                 c.get("/v1/ask", params={"q": q})
+                c.get("/v1/" + quote(q))  # the question in a path under /v1/
+                c.get("/v1/suggest", params={"q": q})  # as an API user may
+
+
+def _send_while_a_replica_is_dead(d) -> None:
+    """SIGKILL one replica: nginx's first try on it fails, and its error line quotes
+    the request, the upstream URL and the referrer (the supervisor restarts it)."""
+    os.kill(d.replica_pid(d.ports[1]), signal.SIGKILL)
+    with httpx.Client(base_url=d.url, timeout=15) as c:
+        for q in QUESTIONS * 2:
+            c.get("/" + quote(q), headers={"Referer": "https://portal.example/konto/" + quote(q)})
+            time.sleep(0.1)
 
 
 def test_no_raw_question_anywhere_on_disk(deployed):
     d, index_dir, data_dir, run_dir = deployed
     _send_everything(d.url)
     time.sleep(3)  # the writers flush (typing sessions settle after 2 s)
+    _send_while_a_replica_is_dead(d)
     d.stop()  # every log closed, every queue flushed
     error_log = (run_dir / "logs" / "error.log").read_text()
     access_log = (run_dir / "logs" / "access.log").read_text()
     assert "limiting requests" in error_log  # the limit_req lines that used to carry the question
+    # the dead replica's lines ("connect() failed", or "recv() failed" on a kept-alive connection)
+    assert 'upstream: "http://' in error_log and "referrer: " in error_log
     assert '"GET /v1/ask"' in access_log and '"POST /v1/ask"' in access_log and "[other]" in access_log
+    assert '"POST /v1/suggest"' in access_log and '"GET /v1/suggest"' in access_log
     with sqlite3.connect(data_dir / "events.sqlite3") as conn:
         texts = [t for (t,) in conn.execute("SELECT text FROM queries")]
     assert len(texts) >= len(QUESTIONS) and any("[member-id]" in t for t in texts), texts
@@ -112,12 +139,17 @@ def test_ops_endpoints_only_from_the_operators_networks_and_insights_limited(tmp
             assert page.status_code == 401
             assert "default-src 'self'" in page.headers["content-security-policy"]
             assert page.headers["x-frame-options"] == "DENY"
-            # finding 6: 135 wrong tokens in a few seconds
+            # finding 6: 135 wrong tokens in a few seconds against the page, as the review sent them
             started = time.time()
-            statuses = [c.get("/v1/insights", headers={"Authorization": f"Bearer guess-{i}"}).status_code
-                        for i in range(135)]
+            answers = [c.get("/insights", headers={"Authorization": f"Bearer guess-{i}"}) for i in range(135)]
             assert time.time() - started < 30
+            statuses = [r.status_code for r in answers]
             assert 200 not in statuses and statuses.count(429) >= 110, statuses
+            # most of them refused by nginx's limit_req (its JSON), not only by the replica's count
+            by_nginx = [r for r in answers if r.status_code == 429 and "retry after 1 second" in r.text]
+            assert len(by_nginx) >= 100 and by_nginx[0].headers["retry-after"] == "1", statuses
+            api = c.get("/v1/insights", headers={"Authorization": "Bearer guess"})
+            assert api.status_code == 429, api.text  # the same address, the API path: refused too
             assert c.get("/v1/ask", params={"q": "Passwort"}).status_code == 200  # members are not affected
     finally:
         d.stop()
@@ -132,3 +164,61 @@ def test_ops_networks_default_to_loopback(monkeypatch):
     text = render_nginx(8080, [8101])
     assert "$request " not in text and '"$request"' not in text  # no raw request line in any log format
     assert "error_log stderr" in text and "allow 127.0.0.1;" in text
+
+
+# -- nginx's error lines: what a member typed can be in the path, the upstream URL, the referrer --
+
+ERROR_LINES = [
+    # a limit_req line for a path under /v1/ that carries the question
+    ('2026/12/03 07:00:00 [error] 7#7: *1 limiting requests, excess: 4.5 by zone "qa_api", client: 10.0.0.2, '
+     'server: _, request: "GET /v1/Mitgliedsnummer%2048151699 HTTP/1.1", host: "x"', 'request: "GET [other]"'),
+    # a replica that died: the upstream URL repeats the path, the referrer is a portal page's address
+    ('2026/12/03 07:00:00 [error] 7#7: *9 connect() failed (111: Connection refused) while connecting to upstream, '
+     'client: 10.0.0.2, server: _, request: "GET /anna.petrova@example.com HTTP/1.1", '
+     'upstream: "http://127.0.0.1:8101/anna.petrova@example.com", host: "x", '
+     'referrer: "https://portal.example/konto/48151699/?q=x"', 'upstream: "http://127.0.0.1:8101 [other]"'),
+    ('2026/12/03 07:00:00 [warn] 7#7: *3 an upstream response is buffered to a temporary file, client: 10.0.0.2, '
+     'server: _, request: "POST /v1//%61sk?q=48151699 HTTP/1.1", upstream: "http://qa-replica:8000/v1//%61sk?q=48151699"',
+     'upstream: "http://qa-replica:8000/v1/ask"'),
+    ('2026/12/03 07:00:00 [error] 7#7: *4 upstream timed out, client: 10.0.0.2, server: _, '
+     'request: "GET /v1/articles/48151699 HTTP/1.1", upstream: "http://127.0.0.1:8102/v1/articles/48151699"',
+     'request: "GET /v1/articles/{id}"'),
+]
+
+
+@pytest.mark.parametrize("line,kept", ERROR_LINES)
+def test_error_lines_keep_method_and_route_only(line, kept):
+    from qa.ops.deploy import scrub_error_line
+
+    out = scrub_error_line(line)
+    assert kept in out, out
+    assert not any(raw in out for raw in ("48151699", "anna.petrova", "Mitgliedsnummer", "konto")), out
+
+
+def test_the_error_log_and_the_access_log_name_the_same_routes_and_every_route_of_the_app():
+    """The scrubber's list of routes (qa/ops/deploy.py) is the access log's map in the
+    template, and every path the app serves is in it: a new endpoint is logged by name,
+    not as [other], and nothing else is logged by name."""
+    import re
+
+    from starlette.routing import Mount
+
+    from qa.api import create_app
+    from qa.config import Settings
+    from qa.ops.deploy import ROUTE_PREFIXES, ROUTES, TEMPLATE, route
+
+    block = TEMPLATE.read_text().split("map $uri $qa_route {", 1)[1].split("\n    }", 1)[0]
+    mapped = {k: v.strip('"') for k, v in re.findall(r"^\s+(\S+)\s+(\S+);", block, re.M)}
+    assert mapped.pop("default") == "[other]"
+    assert {k: v for k, v in mapped.items() if not k.startswith("~")} == {r: r for r in ROUTES}
+    assert {k.removeprefix("~^"): v for k, v in mapped.items() if k.startswith("~")} == ROUTE_PREFIXES
+    def paths(routes):  # included routers (FastAPI 0.165) hold their own routes
+        for r in routes:
+            if hasattr(r, "original_router"):
+                yield from paths(r.original_router.routes)
+            else:
+                yield r.path + "/swagger-ui.css" if isinstance(r, Mount) else r.path.replace("{article_id}", "x")
+
+    served = list(paths(create_app(Settings()).routes))
+    assert "/v1/suggest" in served and len(served) >= 20
+    assert [p for p in served if route(p) == "[other]"] == []

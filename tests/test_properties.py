@@ -1,9 +1,12 @@
 """Every endpoint under generated input (issue 20, deliverable 6): hypothesis builds
 requests (texts with NUL, lone surrogates, zero-width and control characters, huge and
 negative numbers, wrong JSON types, odd query keys, random paths and methods) and
-sends them to a real server. Any 5xx, or any response slower than 1 s, fails.
+sends them to a real server with a second stage (a tiny real cross-encoder, so
+`rerank=true` rereads through it). Any 5xx fails, and so does any request slower
+than 1 s when sent again (once: the machine is shared, see `check`).
 
-About 3,500 requests; ~2-3 minutes on the 2-core machine (with the index built)."""
+About 4,000 requests; ~3-4 minutes on the 2-core machine (with the index and the
+cross-encoder built)."""
 
 from __future__ import annotations
 
@@ -44,9 +47,10 @@ HEX32 = st.text("0123456789abcdef", min_size=32, max_size=32)
 
 
 @pytest.fixture(scope="module")
-def prop_server(sample_index_dir, tmp_path_factory):
+def prop_server(sample_index_dir, tmp_path_factory, tiny_model):
     data = tmp_path_factory.mktemp("prop-data")
-    s = Server(sample_index_dir, {"HELPDESK_QA_ADMIN_TOKEN": TOKEN, "HELPDESK_QA_DATA_DIR": str(data)})
+    s = Server(sample_index_dir, {"HELPDESK_QA_ADMIN_TOKEN": TOKEN, "HELPDESK_QA_DATA_DIR": str(data),
+                                  "HELPDESK_QA_RERANKER": str(tiny_model[0])})
     yield s
     s.stop()
 
@@ -54,6 +58,8 @@ def prop_server(sample_index_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(prop_server):
     with httpx.Client(base_url=prop_server.url, timeout=10) as c:
+        # The generated rerank=true requests go through the second stage, not around it.
+        assert c.get("/v1/ask", params={"q": "Passwort vergessen", "rerank": "true"}).json()["reranked"] is True
         yield c
 
 
@@ -63,12 +69,22 @@ def issued(client) -> dict:
     return client.get("/v1/ask", params={"q": "Passwort vergessen"}).json()
 
 
-def check(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Response:
+def timed(client: httpx.Client, method: str, url: str, **kwargs) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
     r = client.request(method, url, **kwargs)
     took = time.perf_counter() - started
     assert r.status_code < 500, f"{method} {url} {kwargs}: {r.status_code} {r.text[:300]}"
-    assert took < SLOW, f"{method} {url} {kwargs}: {took:.2f} s"
+    return r, took
+
+
+def check(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Response:
+    r, took = timed(client, method, url, **kwargs)
+    if took >= SLOW:
+        # An input that is slow to answer is slow every time; a pause of a machine shared
+        # with training jobs is not (a 404 once took 1.7 s at load 20 on 2 cores): the same
+        # request once more, and a second slow answer fails.
+        r, again = timed(client, method, url, **kwargs)
+        assert again < SLOW, f"{method} {url} {kwargs}: {took:.2f} s, then {again:.2f} s"
     if method != "HEAD" and r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
         assert "detail" in r.json()
     return r
@@ -94,13 +110,31 @@ def test_insights(client, since, source, token, gaps):
           headers={"Authorization": f"Bearer {token}".strip()})
 
 
+FLAG = ["true", "false", "1", "0", "yes", "", "maybe"]
+
+
 @PROPERTY
 @given(q=URL_TEXT, lang=field(["de", "ru", "en", ""]), country=field(["DE", "kz", "XX", ""]),
        category=field(["account", "orders", "nope"]), limit=field([1, 5, 20, 0, 21, -1, "5"]),
+       rerank=field(FLAG), explain=field(FLAG), session=field(["abcdef0123456789", "xyz"]),
+       source=field(["widget", "agent", "api", "docs", "robot"]),
        extra=st.dictionaries(URL_TEXT, URL_TEXT, max_size=2))
-def test_ask_get(client, q, lang, country, category, limit, extra):
-    params = {"q": q, "lang": lang, "country": country, "category": category, "limit": limit, **extra}
+def test_ask_get(client, q, lang, country, category, limit, rerank, explain, session, source, extra):
+    params = {"q": q, "lang": lang, "country": country, "category": category, "limit": limit, "rerank": rerank,
+              "explain": explain, "session": session, "source": source, **extra}
     check(client, "GET", "/v1/ask", params={k: url_safe(str(v)) for k, v in params.items() if k})
+
+
+LONG = ["Passwort vergessen " * 26, "😀" * 500, "ID48151699 " * 45, "где мой заказ, " * 33, "a" * 500]
+
+
+@PROPERTY
+@given(q=st.one_of(URL_TEXT, st.sampled_from(LONG)), limit=field([1, 5, 10, 11, "5"]))
+def test_ask_final_question_through_the_second_stage(client, q, limit):
+    """What the widget sends on Enter: rerank=true, by POST and by GET."""
+    check(client, "POST", "/v1/ask", content=raw_json({"question": q, "rerank": True, "limit": limit}),
+          headers={"Content-Type": "application/json"})
+    check(client, "GET", "/v1/ask", params={"q": q, "rerank": "true", "explain": "true"})
 
 
 @PROPERTY
@@ -108,7 +142,8 @@ def test_ask_get(client, q, lang, country, category, limit, extra):
     st.fixed_dictionaries({"question": TEXT}, optional={
         "lang": field(["de", "ru", "en"]), "country": field(["DE", "KZ", "xx"]), "category": field(["account"]),
         "limit": field([1, 5, 20, 0, 21]), "fallback_lang": field(["de"]), "session": field(["abcdef0123456789"]),
-        "source": field(["widget", "agent", "api", "docs", "robot"])}),
+        "source": field(["widget", "agent", "api", "docs", "robot"]), "rerank": field([True, False]),
+        "explain": field([True, False])}),
     JSON_ANY))
 def test_ask_post(client, body):
     check(client, "POST", "/v1/ask", content=raw_json(body), headers={"Content-Type": "application/json"})
@@ -134,6 +169,27 @@ def test_feedback(client, issued, use_real, qid, article, anchor, position, help
     body.update({"position": position} if opened else {"helpful": helpful})
     check(client, "POST", "/v1/feedback/opened" if opened else "/v1/feedback", content=raw_json(body),
           headers={"Content-Type": "application/json"})
+
+
+@PROPERTY
+@given(q=st.one_of(URL_TEXT, st.sampled_from(["", "pass", "Passwort verg", "где мо", "x" * 201])),
+       lang=field(["de", "ru", "en", ""]), country=field(["DE", "kz", "XX", ""]),
+       category=field(["account", "orders", "nope"]), limit=field([1, 6, 10, 0, 11, -1]),
+       extra=st.dictionaries(URL_TEXT, URL_TEXT, max_size=2))
+def test_suggest(client, q, lang, country, category, limit, extra):
+    params = {"q": q, "lang": lang, "country": country, "category": category, "limit": limit, **extra}
+    check(client, "GET", "/v1/suggest", params={k: url_safe(str(v)) for k, v in params.items() if k})
+
+
+@PROPERTY
+@given(body=st.one_of(
+    st.fixed_dictionaries({"q": st.one_of(TEXT, st.just("x" * 201))}, optional={
+        "lang": field(["de", "ru", "en"]), "country": field(["DE", "kz", "XX"]),
+        "category": field(["account", "orders", "nope"]), "limit": field([1, 6, 10, 0, 11])}),
+    JSON_ANY))
+def test_suggest_post(client, body):
+    """As the widget asks while a member types."""
+    check(client, "POST", "/v1/suggest", content=raw_json(body), headers={"Content-Type": "application/json"})
 
 
 @PROPERTY

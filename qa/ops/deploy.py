@@ -38,6 +38,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from ..config import ROOT
 from ..errors import MissingDependency, StartupError
@@ -58,22 +59,45 @@ OPS_NETWORKS_ENV = "HELPDESK_QA_OPS_NETWORKS"
 DEFAULT_OPS_NETWORKS = "127.0.0.1 ::1"
 log = logging.getLogger("qa.deploy")
 
+# The service's paths, named as the access log names them (the `map $uri $qa_route` in
+# deploy/nginx.conf.template; tests/test_no_personal_data.py keeps the two equal and
+# checks that every route of the app is here). Any other path is "[other]": a path can
+# carry what a member typed ("/v1/Mitgliedsnummer 48151699").
+ROUTES = frozenset({
+    "/", "/agent", "/insights", "/widget.js", "/favicon.svg", "/favicon.ico", "/healthz", "/readyz", "/metrics",
+    "/docs", "/docs/oauth2-redirect", "/openapi.json", "/v1/ask", "/v1/meta", "/v1/phrasing", "/v1/suggest",
+    "/v1/feedback", "/v1/feedback/opened", "/v1/insights", "/v1/insights/gaps",
+})
+ROUTE_PREFIXES = {"/v1/articles/": "/v1/articles/{id}", "/static-offline-docs/": "/static-offline-docs/…"}
+
 # In an nginx error line: a quoted request line or URL, or any query string.
 _QUOTED_REQUEST = re.compile(r'(request|referrer|upstream): "([A-Z]+ )?([^"?\s]*)[^"]*"')
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.\-]*://[^/\s\"]*", re.IGNORECASE)
 _QUERY = re.compile(r"\?[^\s\",]*")
 _NETWORK = re.compile(r"[0-9A-Fa-f:.]+(/\d{1,3})?|unix:")
 
 
+def route(path: str) -> str:
+    """`path` as a route of the service (decoded, slashes merged, as nginx's $uri), else "[other]"."""
+    path = re.sub(r"/{2,}", "/", unquote(path))
+    if path in ROUTES:
+        return path
+    return next((name for prefix, name in ROUTE_PREFIXES.items() if path.startswith(prefix)), "[other]")
+
+
 def scrub_error_line(line: str) -> str:
-    """An nginx error-log line without what a member typed: quoted request lines keep
-    the method and the path's first segments only, and every query string goes."""
+    """An nginx error-log line without what a member typed: a quoted request line keeps
+    its method and route, an upstream URL its origin and route, a referrer its origin
+    only (a portal's page address can carry text, too); every query string goes."""
     def request(m: re.Match) -> str:
-        path = m.group(3)
-        if path.startswith("/v1/articles/"):
-            path = "/v1/articles/{id}"
-        elif not path.startswith("http"):
-            path = "/".join(path.split("/")[:3])
-        return f'{m.group(1)}: "{m.group(2) or ""}{path}"'
+        what, method, target = m.group(1), m.group(2) or "", m.group(3)
+        origin = _ORIGIN.match(target)
+        if what == "referrer":
+            return f'referrer: "{origin.group(0) if origin else "[other]"}"'
+        if origin:
+            path = route(target[origin.end():] or "/")
+            return f'{what}: "{method}{origin.group(0)}{path if path.startswith("/") else " " + path}"'
+        return f'{what}: "{method}{route(target)}"'
 
     return _QUERY.sub("?[removed]", _QUOTED_REQUEST.sub(request, line))
 

@@ -23,6 +23,11 @@ from ..encoder.onnx import cpu_session, padded
 CONFIG_FILE = "cross_model.json"
 MODEL_FILE = "model.onnx"
 MAX_WORDS = 120  # about as much of a section as 128-192 tokens hold
+# How a pair longer than max_length is cut, in training and in serving alike: the longer
+# of the two first, so the section gives way and the question stays whole, unless the
+# question alone would not fit (500 emoji, a pasted e-mail): then both are cut, where
+# "only_second" raised a truncation error (a 500 on /v1/ask with rerank=true).
+TRUNCATION = "longest_first"
 
 
 def section_text(article: Article, section: Section, words: int = MAX_WORDS) -> str:
@@ -50,8 +55,7 @@ class CrossEncoder:
         self.passage_prompt = self.config.get("passage_prompt", "")
         self.pad_id = int(self.config.get("pad_token_id", 1))
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-        # Truncate the section, never the question.
-        self.tokenizer.enable_truncation(self.max_length, strategy="only_second")
+        self.tokenizer.enable_truncation(self.max_length, strategy=TRUNCATION)
         self.session = cpu_session(self.folder / MODEL_FILE, threads)
 
     @property

@@ -279,10 +279,14 @@
     });
   }
 
+  // By POST like ask(): what the member has typed is a question too, and URLs get logged.
   function suggest(params, signal) {
-    var qs = Object.keys(params).filter(function (k) { return params[k]; })
-      .map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
-    return fetch(api + "/v1/suggest?" + qs, { signal: signal }).then(function (r) {
+    var body = {};
+    Object.keys(params).filter(function (k) { return params[k]; }).forEach(function (k) {
+      body[k] = k === "limit" ? parseInt(params[k], 10) : params[k];
+    });
+    return fetch(api + "/v1/suggest", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body), signal: signal }).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     });
@@ -456,6 +460,8 @@
 
   // -- feedback: which result was opened, and did it help (once per answer) -------------
   // Posts are retried on network errors; the API stores the same event once.
+  // A vote is asked once per question and answer: the final question (rerank) brings a new
+  // query_id for the same question, and a member who already voted must not be asked again.
   var queryId = null, voted = {};
   function post(path, payload, tries) {
     return fetch(api + path, { method: "POST", headers: { "Content-Type": "application/json" },

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..encoder.version import folder_version
-from ..rerank.cross import CONFIG_FILE, MODEL_FILE
+from ..rerank.cross import CONFIG_FILE, MODEL_FILE, TRUNCATION
 from .cross_pairs import Group
 from .options import CrossOptions
 
@@ -63,7 +63,7 @@ def _tensors(tokenizer, batch: list[Group], negatives: int, max_length: int):
     for g in batch:
         negs = (g.negatives * negatives)[:negatives]
         pairs += [("query: " + g.query, "passage: " + p) for p in [g.positive, *negs]]
-    tokenizer.enable_truncation(max_length, strategy="only_second")
+    tokenizer.enable_truncation(max_length, strategy=TRUNCATION)
     encodings = tokenizer.encode_batch(pairs)
     width = max(len(e.ids) for e in encodings)
     ids = torch.full((len(pairs), width), 1, dtype=torch.long)
