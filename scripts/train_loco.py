@@ -67,7 +67,8 @@ def main() -> int:
     args = p.parse_args()
 
     options = {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size,
-               "max_seq_length": args.max_seq_length, "learning_rate": args.lr, "seed": args.seed}
+               "max_seq_length": args.max_seq_length, "learning_rate": args.lr, "seed": args.seed,
+               "late_weight": args.late_weight}
     timings = {}
     corpus = get_settings().corpus_dir
     started = time.time()

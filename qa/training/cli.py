@@ -62,6 +62,7 @@ def cmd_train(args) -> int:
         learning_rate=args.lr,
         max_steps=args.max_steps,
         max_seq_length=args.max_seq_length,
+        late_weight=args.late_weight,
         exclude_categories=args.exclude_category or [],
         seed=args.seed,
     )
@@ -96,6 +97,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N steps (default: whole epochs)")
     p.add_argument("--max-seq-length", type=int, default=d.max_seq_length,
                    help="tokens per training text (default: %(default)s)")
+    p.add_argument("--late-weight", type=float, default=d.late_weight,
+                   help="also train late interaction (token MaxSim), this much (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
 
 

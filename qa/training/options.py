@@ -22,6 +22,8 @@ class TrainOptions:
     max_steps: int = -1  # > 0: stop after this many steps (tests, quick runs)
     max_seq_length: int = 128
     freeze_word_embeddings: bool = True
+    # > 0: late interaction trained in the same pass, weighted so (qa/training/late_loss.py)
+    late_weight: float = 0.0
     exclude_categories: list[str] = field(default_factory=list)
     seed: int = 9
 

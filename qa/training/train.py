@@ -84,7 +84,6 @@ def _fit(model, examples: Pairs, options: TrainOptions, work: Path, progress: bo
     steps)` is told after each step (qa adapt's progress)."""
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import TrainerCallback
 
     from .sampler import sampler_for
@@ -121,11 +120,21 @@ def _fit(model, examples: Pairs, options: TrainOptions, work: Path, progress: bo
         model=model,
         args=args,
         train_dataset=_datasets(examples),
-        loss=MultipleNegativesRankingLoss(model),
+        loss=_loss(model, options),
         callbacks=[KeepLosses()],
     )
     trainer.train()
     return log
+
+
+def _loss(model, options: TrainOptions):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    if options.late_weight > 0:
+        from .late_loss import PooledAndLateLoss
+
+        return PooledAndLateLoss(model, options.late_weight)
+    return MultipleNegativesRankingLoss(model)
 
 
 def _versions() -> dict:
