@@ -52,11 +52,13 @@ from .corpus import Article, Section, Synonyms
 from .errors import IndexCorrupt, IndexLoadError, IndexNotFound, ModelMismatch
 from .index import FORMAT_VERSION, IVF_NPROBE, Index
 from .lexical import LexicalIndex
+from .rerank.late import LateTokens
 from .rules import Rules
 
 CURRENT = "CURRENT"
 MODELS = "models"  # a build's own model folders (builds made by `qa adapt`)
 FILES = ("sections.json", "vectors.faiss", "rows.npz", "means.npz", "synonyms.json", "rules.json")
+LATE_FILES = ["late_tokens.npy", "late_offsets.npy"]  # only in builds of an encoder that gives token states
 
 
 def _sha256(path: Path) -> str:
@@ -98,7 +100,12 @@ def save_index(index: Index, root: Path | str, keep: int = 2, current: bool = Tr
     (folder / "synonyms.json").write_text(json.dumps(index.synonyms.to_json(), ensure_ascii=False), encoding="utf-8")
     (folder / "rules.json").write_text(json.dumps(index.rules.to_json(), ensure_ascii=False), encoding="utf-8")
     index.lexical.save(folder / "lexical")
-    files = {n: _sha256(folder / n) for n in FILES}
+    names = list(FILES)
+    if index.late is not None:  # late interaction's token states (qa/rerank/late.py)
+        np.save(folder / LATE_FILES[0], index.late.vectors)
+        np.save(folder / LATE_FILES[1], index.late.offsets)
+        names += LATE_FILES
+    files = {n: _sha256(folder / n) for n in names}
     files.update({f"lexical/{p.name}": _sha256(p) for p in sorted((folder / "lexical").iterdir())})
     manifest = dict(index.manifest, files=files)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -272,6 +279,7 @@ def load_build(folder: Path, model: ModelCheck = None, verify: bool = True) -> I
         synonyms = Synonyms.from_json(json.loads((folder / "synonyms.json").read_text(encoding="utf-8")))
         rules_file = folder / "rules.json"  # absent in builds from before rules
         rules = Rules.from_json(json.loads(rules_file.read_text(encoding="utf-8"))) if rules_file.exists() else Rules()
+        late = _load_late(folder, len(sections))
     except Exception as e:  # any unreadable part means the build cannot be trusted
         raise IndexCorrupt(f"{folder} could not be read ({type(e).__name__}: {e}): run `qa ingest` again") from None
     if faiss_index.ntotal != len(rows) or faiss_index.d != manifest.get("dimension"):
@@ -290,7 +298,17 @@ def load_build(folder: Path, model: ModelCheck = None, verify: bool = True) -> I
         synonyms=synonyms,
         unanswerable=unanswerable,
         rules=rules,
+        late=late,
     )
+
+
+def _load_late(folder: Path, sections: int) -> LateTokens | None:
+    if not (folder / LATE_FILES[0]).exists():
+        return None
+    late = LateTokens(np.load(folder / LATE_FILES[0]), np.load(folder / LATE_FILES[1]))
+    if len(late.offsets) != sections + 1 or late.offsets[-1] != len(late.vectors):
+        raise ValueError("late interaction's token states do not match the sections")
+    return late
 
 
 def _age(folder: Path) -> tuple[float, float]:

@@ -31,7 +31,8 @@ def explain(searcher: Searcher, result: SearchResult, hit: Hit) -> dict:
     top = float(lexical.max()) if len(lexical) else 0.0
     raw_lexical = _best(lexical, versions)
     excess = {lang: round(float(sig.background.excess.get(lang, 0.0)), 4) for lang in LANGUAGES}
-    unlifted, final = float(ev.unlifted[g]), float(ev.final[g])
+    late = ev.late.get(g)
+    unlifted, final = float(ev.unlifted[g]), float(ev.final[g]) - (late or 0.0)
     return {
         "dense": _best(sig.dense, versions),
         "phrasing": _best(sig.phrase, versions),
@@ -46,6 +47,7 @@ def explain(searcher: Searcher, result: SearchResult, hit: Hit) -> dict:
         "country_lift": round(final - unlifted, 4) if np.isfinite(final) and final > unlifted else 0.0,
         "score": hit.score,
         "rule": hit.rule,
+        "late_interaction": late,
         "second_stage": hit.second_stage,
         "query_lang": sig.query_lang,
     }

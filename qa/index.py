@@ -21,6 +21,7 @@ from .answerability import unanswerable_questions
 from .corpus import LANGUAGES, Article, Corpus, Section, Synonyms
 from .encoder import Encoder
 from .lexical import LexicalIndex
+from .rerank.late import LateTokens, section_tokens
 from .rules import Rules
 
 FORMAT_VERSION = 2
@@ -153,6 +154,9 @@ class Index:
     # evidence for the no-answer decision.
     unanswerable: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     rules: Rules = field(default_factory=Rules)  # the support team's rules (qa/rules.py)
+    # Each section's token states, for late interaction (qa/rerank/late.py); only with an
+    # encoder that gives them (an ONNX e5 folder).
+    late: LateTokens | None = None
 
     def center(self, vectors: np.ndarray, lang: str | None) -> np.ndarray:
         """Subtract the language's mean (the average of all means when unknown) and
@@ -430,7 +434,7 @@ def build_index(
     Steps: the passage and phrasing rows; their embeddings (cached by text); each
     language's mean subtracted from its rows, each phrasing mapped to a section of its
     article; BM25 over sections and phrasings; FAISS over passages and phrasings; the
-    manifest."""
+    manifest; with an encoder that gives token states, each section's (late interaction)."""
     started = time.time()
     articles = corpus.articles
     passages = passage_rows(articles, encoder.useful_words)
@@ -453,4 +457,6 @@ def build_index(
         synonyms=corpus.synonyms or Synonyms([]),
         unanswerable=raw.unanswerable,
         rules=corpus.rules if isinstance(corpus.rules, Rules) else Rules(),
+        late=section_tokens(articles, passages.sections, passages.section_article, encoder)
+        if encoder.reads_tokens else None,
     )

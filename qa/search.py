@@ -65,6 +65,7 @@ from .language import UNKNOWN
 from .query import Vocabulary, prepare
 from .ranking import Ranking
 from .rerank import Reranker
+from .rerank.late import group_scores
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Signals:
     background: Level = field(default_factory=lambda: Level(0.0, 0.0))  # how close unrelated rows come
     text: str = ""  # the question as searched
     near_unanswerable: float = 0.0  # cosine to the closest written question without an answer
+    query_tokens: np.ndarray | None = None  # the question's token states (late interaction), when there are any
 
     @classmethod
     def empty(cls, query_lang: str, scoring_lang: str | None, n_sections: int, n_files: int) -> Signals:
@@ -127,8 +129,9 @@ class Evidence:
     group: np.ndarray  # fused score per group
     article: np.ndarray  # fused score per article id
     unlifted: np.ndarray  # per group, with article context and steps bonus, before the country lift
-    final: np.ndarray  # per group, after the country lift (-inf: not eligible)
+    final: np.ndarray  # per group, after the country lift and late interaction (-inf: not eligible)
     shown: np.ndarray  # group -> the section shown
+    late: dict[int, float] = field(default_factory=dict)  # group -> what late interaction added
 
 
 IMPUTE_POOL = 20  # candidates whose lexical evidence a section missing the question's language gets
@@ -160,6 +163,7 @@ class Searcher:
             versions[key][sec.lang] = s_no
         self.groups = list(group_ids)
         self.group_of = group_ids  # (article id, position) -> group
+        self.group_sections = [list(versions[k].values()) for k in self.groups]  # group -> its sections
 
         article_ids = sorted({a.id for a in articles})
         self.article_no = {a: i for i, a in enumerate(article_ids)}  # article id -> number
@@ -210,10 +214,16 @@ class Searcher:
         return self._country_masks[country]
 
     # -- scoring -----------------------------------------------------------------
-    def _encode_query(self, question: str) -> np.ndarray:
-        vector = self.encoder.encode_queries([question])
+    def _encode_query(self, question: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The question's vector and, where the build has late interaction's token states
+        and the encoder gives them, its own token states: one model call either way."""
+        if self.index.late is not None and self.encoder.reads_tokens:
+            vector, tokens = self.encoder.query_with_tokens(question)
+            tokens.flags.writeable = False
+        else:
+            vector, tokens = self.encoder.encode_queries([question]), None
         vector.flags.writeable = False  # shared by the cache
-        return vector
+        return vector, tokens
 
     def signals(self, question: str, lang: str | None = None) -> Signals:
         """Every piece of evidence for `question` (the costly part of a search)."""
@@ -237,7 +247,7 @@ class Searcher:
 
     def _dense(self, question: str, lang: str | None, sig: Signals) -> None:
         t = time.perf_counter()
-        q = self._query_vector(question)
+        q, sig.query_tokens = self._query_vector(question)
         sig.timings["encode_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         if len(self.index.unanswerable):
@@ -368,6 +378,7 @@ class Searcher:
         if country:
             final = self._lift_country_sections(final, eligible, shown, r.country_margin)
         final = np.where(eligible, final, -np.inf)
+        late = self._late_interaction(sig, final, r)
 
         per_article = r.per_article if per_article is None else per_article
         # Enough candidates to fill `limit` even if every article's groups rank together.
@@ -397,10 +408,27 @@ class Searcher:
                 break
         sig.timings["rank_ms"] = (time.perf_counter() - t) * 1000
         result = SearchResult(question, sig.query_lang, False, hits, sig.timings, searched=sig.text or question)
-        result.evidence = Evidence(sig, r, group_score, article_score, before, final, shown)
+        result.evidence = Evidence(sig, r, group_score, article_score, before, final, shown, late)
         if hits:
             self._decide(result, sig, r, top_groups[0], (group_score, article_score), shown)
         return result
+
+    def _late_interaction(self, sig: Signals, final: np.ndarray, r: Ranking) -> dict[int, float]:
+        """Late interaction rereads the `late_depth` best groups (qa/rerank/late.py): each
+        gets `late_weight` x how much better its MaxSim is than the worst of them, added to
+        `final` in place. Only where the question has token states (an ONNX e5 build)."""
+        if sig.query_tokens is None or self.index.late is None or r.late_weight <= 0:
+            return {}
+        t = time.perf_counter()
+        ranked = np.flatnonzero(np.isfinite(final))
+        top = ranked[np.argsort(-final[ranked], kind="stable")[: r.late_depth]]
+        if not len(top):
+            return {}
+        scores = group_scores(sig.query_tokens, self.index.late, [self.group_sections[g] for g in top])
+        added = r.late_weight * (scores - scores.min())
+        final[top] += added
+        sig.timings["late_ms"] = (time.perf_counter() - t) * 1000
+        return {int(g): round(float(a), 4) for g, a in zip(top, added)}
 
     def _decide(self, result: SearchResult, sig: Signals, r: Ranking, group: int,
                 fused: tuple[np.ndarray, np.ndarray], shown: np.ndarray) -> None:

@@ -91,6 +91,22 @@ class Encoder:
         return self._encode(texts, self.passage_prompt, batch_size=batch_size)
 
     @property
+    def reads_tokens(self) -> bool:
+        """Whether one call gives the query's token states too (an ONNX folder): what
+        late interaction needs (qa/rerank/late.py)."""
+        return hasattr(self.backend, "token_states")
+
+    def query_with_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The query's vector ([1, dimension], as `encode_queries` gives it) and its
+        L2-normalised token states, from one model call."""
+        vectors, tokens = self.backend.token_states([text], self.query_prompt)  # type: ignore[attr-defined]
+        return vectors, tokens[0]
+
+    def passage_tokens(self, texts: list[str], max_tokens: int) -> list[np.ndarray]:
+        """Each passage's L2-normalised token states (at most `max_tokens`)."""
+        return self.backend.token_states(texts, self.passage_prompt, max_tokens)[1]  # type: ignore[attr-defined]
+
+    @property
     def identity(self) -> str:
         """What the index manifest records: vectors from another identity do not mix."""
         name = f"{self.name}@{self.version}" if self.version else self.name

@@ -101,6 +101,32 @@ class OnnxModel:
         return out
 
 
+    def token_states(self, texts: list[str], prompt: str = "", max_tokens: int | None = None,
+                     batch_size: int = 16) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass per batch: each text's mean-pooled, L2-normalised vector (as
+        `encode` gives it) and its token states, each L2-normalised (float32, one row per
+        token read; at most `max_tokens`): what late interaction compares
+        (qa/rerank/late.py)."""
+        pooled = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        tokens: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            encodings = self.tokenizer.encode_batch([prompt + texts[i] for i in rows])
+            if max_tokens:
+                for e in encodings:
+                    e.truncate(max_tokens)
+            ids, mask = padded(encodings, self.pad_id)
+            (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            weights = mask[:, :, None].astype(np.float32)
+            means = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            pooled[rows] = means / (np.linalg.norm(means, axis=1, keepdims=True) + 1e-12)
+            for row, state, m in zip(rows, states, mask):
+                read = state[m.astype(bool)]
+                tokens[row] = read / (np.linalg.norm(read, axis=1, keepdims=True) + 1e-12)
+        return pooled, tokens
+
+
 def cpu_session(path: Path, threads: int | None):
     """An onnxruntime session on the CPU; `threads` intra-op threads (None: onnxruntime's
     choice). Shared by the ONNX encoder and the second stage (qa/rerank/cross.py)."""

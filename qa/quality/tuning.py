@@ -26,6 +26,7 @@ GRID: dict[str, list[float]] = {
     "phrase_weight": [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
     "article_weight": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     "answer_half": [0.0, 1.0, 4.0, 16.0, 64.0],
+    "late_weight": [0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2],  # changes nothing without token states
 }
 PASSES = 4  # rounds of the coordinate search; it stops early once a round changes nothing
 LOCO_PASSES = 2
