@@ -16,6 +16,16 @@ from .errors import UsageError
 
 RANKING_FILE = Path(__file__).with_name("ranking.json")
 DEFAULT_MODEL = "usem3"
+# The entry of every model folder (e5 rebuilt, trained by `qa train` or `qa adapt`, exported
+# to ONNX): a folder's path is not portable, and the folders of one family rank alike.
+FOLDER_ENTRY = "e5-folder"
+
+
+def entry_name(model: str | None) -> str:
+    """The qa/ranking.json entry of `model`: a bundled model by its name, a folder by its family."""
+    if model and ("/" in model or Path(model).is_dir()):
+        return FOLDER_ENTRY
+    return model or ""
 # The weights `qa tune` chooses. Not tuned: `country_margin` and `steps_bonus` only choose
 # between sections of one article, which article-level metrics cannot see; they are rules.
 TUNED = ("lexical_weight", "lexical_half", "phrase_weight", "article_weight", "answer_half", "late_weight", "threshold")
@@ -50,13 +60,14 @@ class Ranking:
 
     @classmethod
     def tuned(cls, model: str | None = None) -> Ranking:
-        """The weights `qa tune` chose for `model`; for a model it has not seen, those
-        of the default model (tune it: `qa tune --model M --write`)."""
+        """The weights `qa tune` chose for `model` (a model folder: for its family,
+        `entry_name`); for a model it has not seen, those of the default model (tune it:
+        `qa tune --model M --write`)."""
         try:
             table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()
-        entry = table.get(model or "") or table.get(DEFAULT_MODEL, {})
+        entry = table.get(entry_name(model)) or table.get(DEFAULT_MODEL, {})
         fields = {k: v for k, v in entry.items() if k in cls.__dataclass_fields__ and k != "answer_model"}
         return cls(**fields, answer_model=Answerability.from_json(entry.get("answer_model")))
 
@@ -75,14 +86,15 @@ class Ranking:
         return {k: v for k, v in asdict(self).items() if k in TUNED}
 
     def save(self, model: str, path: Path = RANKING_FILE) -> Path:
-        """Store the tuned values as `model`'s entry of `path`, keeping the other models'."""
+        """Store the tuned values as `model`'s entry of `path` (`entry_name`), keeping the other models'."""
         try:
             table = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             table = {}
-        table[model] = self.tuned_values()
+        name = entry_name(model)
+        table[name] = self.tuned_values()
         if self.answer_model is not None:
-            table[model]["answer_model"] = self.answer_model.to_json()
+            table[name]["answer_model"] = self.answer_model.to_json()
         path.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return path
 
