@@ -54,15 +54,21 @@ class Background:
                 if len(rows) > sample:
                     rows = np.sort(rng.choice(rows, sample, replace=False))
                 self.samples[lang][kind] = vectors[rows]
+        # All samples in one matrix: one product per question instead of eight.
+        blocks = [(lang, kind, m) for lang, kinds in self.samples.items() for kind, m in kinds.items()]
+        self._stacked = np.vstack([m for _, _, m in blocks]) if blocks else np.zeros((0, index.faiss_index.d))
+        ends = np.cumsum([len(m) for _, _, m in blocks])
+        self._slices = {(lang, kind): slice(end - len(m), end) for (lang, kind, m), end in zip(blocks, ends)}
 
     def level(self, query: np.ndarray, lang: str | None) -> Level:
         """The background of one centred, normalised query vector (shape (1, d)): against
         rows of its own language, and the excess per language of the phrasings, since a
         question comes less close to questions in another language than in its own."""
         means = {}
+        cosines = self._stacked @ query[0]
         for row_lang in (*LANGUAGES, None):
-            samples = self.samples[row_lang]
-            section, phrasing = samples[ROW_SECTION] @ query[0], samples[ROW_PHRASING] @ query[0]
+            section = cosines[self._slices[row_lang, ROW_SECTION]]
+            phrasing = cosines[self._slices[row_lang, ROW_PHRASING]]
             means[row_lang] = (section, float(phrasing.mean()) if len(phrasing) else None)
         own, _ = means.get(lang) or means[None]
         own_phrasing = (means.get(lang) or means[None])[1]
@@ -72,7 +78,17 @@ class Background:
             if row_lang is not None and p is not None and len(sec)
         }
         return Level(s, own_phrasing if own_phrasing is not None else s,
-                     float(np.percentile(own, 95)) if len(own) else 0.0, excess)
+                     _percentile(own, 95) if len(own) else 0.0, excess)
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """`np.percentile(values, q)` (linear interpolation) by partial sorting: a tenth
+    of its cost on a few hundred values, and this runs once per question."""
+    at = (len(values) - 1) * q / 100
+    lo = int(np.floor(at))
+    hi = min(lo + 1, len(values) - 1)
+    part = np.partition(values, (lo, hi))
+    return float(part[lo] + (part[hi] - part[lo]) * (at - lo))
 
 
 def _all_vectors(index: faiss.Index) -> np.ndarray:

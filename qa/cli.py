@@ -314,8 +314,15 @@ def cmd_bench(args) -> int:
     from .search import Searcher
 
     questions = [q.q for q in load_questions(args.questions)]
-    encoder, index = _load(args.index)
     report: dict = {}
+    if args.encoder_batches:
+        report["encoder_batches"] = {m: bench.batch_costs(_encoder_for_bench(m), questions)
+                                     for m in args.encoder_batches.split(",")}
+        print(bench.format_batches(report["encoder_batches"]))
+        if args.json:
+            Path(args.json).write_text(bench.to_json(report))
+        return 0
+    encoder, index = _load(args.index)
     if args.synthetic:
         base = index.faiss_index.reconstruct_n(0, index.faiss_index.ntotal)
         queries = index.center(encoder.encode_queries(questions), None)
@@ -326,14 +333,25 @@ def cmd_bench(args) -> int:
         report["breakdown_ms"] = steps
         print("In-process, median ms per step: " + ", ".join(f"{k} {v:.3f}" for k, v in steps.items()))
         clients = [int(c) for c in args.clients.split(",")]
-        rates = [float(r) for r in args.rates.split(",") if r]
+        rates = [r if r.endswith("%") else float(r) for r in args.rates.split(",") if r]
         if args.reranker:
             _bench_final(args, bench, encoder, index, questions, clients, report)
         else:
+            from .quality.budget import budget
+
             report.update(bench.load_report(args.index, questions, clients, args.seconds, args.workers, rates))
+            print("\n".join(budget(report, steps)))
     if args.json:
         Path(args.json).write_text(bench.to_json(report))
     return 0
+
+
+def _encoder_for_bench(model: str):
+    from .encoder import Encoder
+
+    encoder = Encoder(model)
+    encoder.for_serving()  # one thread, as a worker runs it
+    return encoder
 
 
 def _bench_final(args, bench, encoder, index, questions: list[str], clients: list[int], report: dict) -> None:
@@ -468,7 +486,10 @@ def _add_quality_commands(sub, s) -> None:
     p.add_argument("--clients", default="1,8,32", help="concurrent clients per row (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=10, help="duration of each row (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (default: %(default)s)")
-    p.add_argument("--rates", default="250,500", help="open-loop rows: requests/s offered by the most clients")
+    p.add_argument("--rates", default="80%%", help="open-loop rows: requests/s offered by the most clients, or a "
+                   "share of the best closed-loop req/s such as 80%% (default: %(default)s)")
+    p.add_argument("--encoder-batches", metavar="MODEL[,MODEL]",
+                   help="instead: what encoding 1, 2, 4 and 8 questions in one call costs, per model")
     p.add_argument("--reranker", type=Path, help="measure the final path (rerank=true) with this second stage "
                    "beside the as-you-type one")
     p.add_argument("--synthetic", metavar="N[,N]", help="instead: FAISS exact vs IVF on N synthetic vectors")

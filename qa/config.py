@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         None, description="Cross-encoder folder (qa train-rerank): final questions (rerank=true) are reread by it"
     )
     query_cache: int = Field(4096, description="Query vectors kept in an LRU cache (0: none)")
+    encode_batch: int = Field(
+        8, ge=1, le=64, description="Questions reaching a worker together are encoded in one call, up to this many "
+        "(1: one at a time; qa/api/batching.py)"
+    )
     support_article: str = Field(
         "faq-contact-support", description="Article id pointed to when no answer is found"
     )

@@ -51,7 +51,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
 import numpy as np
 
@@ -60,9 +59,10 @@ from .background import Background, Level
 from .corpus import ALL, LANGUAGES, Article, Section
 from .coverage import Coverage
 from .encoder import Encoder
+from .encoder.queries import Encoded, QueryVectors
 from .index import ROW_ARTICLE, ROW_PHRASING, ROW_SECTION, Index
 from .language import UNKNOWN
-from .query import Vocabulary, prepare
+from .query import PreparedQuestion, Vocabulary, prepare
 from .ranking import Ranking
 from .rerank import Reranker
 from .rerank.late import group_scores
@@ -146,9 +146,12 @@ class Searcher:
         self.encoder = encoder
         self.reranker = reranker  # the second stage, for final questions (qa/rerank/)
         self.ranking = ranking or Ranking.tuned(encoder.name if encoder else None)
-        # Popular questions repeat, and search-as-you-type re-sends the same prefixes:
-        # an LRU of query vectors skips the encoder (most of a search's CPU) for them.
-        self._query_vector = lru_cache(maxsize=query_cache)(self._encode_query) if query_cache else self._encode_query
+        # Questions -> vectors, with an LRU of recent ones (popular questions repeat,
+        # search-as-you-type re-sends prefixes), several in one call for the API's batcher.
+        # Token states too where the build has late interaction's (qa/rerank/late.py).
+        self.query_vectors = (
+            QueryVectors(encoder, with_tokens=index.late is not None, cache_size=query_cache) if encoder else None
+        )
         sections, articles = index.sections, index.articles
         self.categories = sorted({a.category for a in articles})
 
@@ -214,28 +217,26 @@ class Searcher:
         return self._country_masks[country]
 
     # -- scoring -----------------------------------------------------------------
-    def _encode_query(self, question: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """The question's vector and, where the build has late interaction's token states
-        and the encoder gives them, its own token states: one model call either way."""
-        if self.index.late is not None and self.encoder.reads_tokens:
-            vector, tokens = self.encoder.query_with_tokens(question)
-            tokens.flags.writeable = False
-        else:
-            vector, tokens = self.encoder.encode_queries([question]), None
-        vector.flags.writeable = False  # shared by the cache
-        return vector, tokens
+    def prepare(self, question: str, lang: str | None = None) -> PreparedQuestion:
+        """The question normalised, its language detected, Latin-script Russian in
+        Cyrillic (qa/query.py): `search_text` is what is encoded and searched."""
+        return prepare(question, self.vocabulary, lang)
 
-    def signals(self, question: str, lang: str | None = None) -> Signals:
-        """Every piece of evidence for `question` (the costly part of a search)."""
-        # Normalised, language detected, Latin-script Russian in Cyrillic (qa/query.py).
-        prepared = prepare(question, self.vocabulary, lang)
+    def signals(
+        self, question: str, lang: str | None = None, prepared: PreparedQuestion | None = None,
+        encoded: Encoded | None = None,
+    ) -> Signals:
+        """Every piece of evidence for `question` (the costly part of a search).
+        `prepared` and `encoded`: `prepare`'s result and the searched text's vector when
+        the caller has them already (the API encodes concurrent questions together)."""
+        prepared = prepared or self.prepare(question, lang)
         question, query_lang = prepared.search_text, prepared.lang
         scoring_lang = None if query_lang == UNKNOWN else query_lang
         n_sections = len(self.index.sections)
         sig = Signals.empty(query_lang, scoring_lang, n_sections, len(self.index.articles))
         sig.text = question
         if self.ranking.dense and self.encoder is not None:
-            self._dense(question, scoring_lang, sig)
+            self._dense(question, scoring_lang, sig, encoded)
         if self.ranking.lexical:
             t = time.perf_counter()
             bm25 = self.index.lexical.scores(question, scoring_lang, self.index.synonyms.expand(question))
@@ -245,9 +246,9 @@ class Searcher:
             sig.timings["lexical_ms"] = (time.perf_counter() - t) * 1000
         return sig
 
-    def _dense(self, question: str, lang: str | None, sig: Signals) -> None:
+    def _dense(self, question: str, lang: str | None, sig: Signals, encoded: Encoded | None = None) -> None:
         t = time.perf_counter()
-        q, sig.query_tokens = self._query_vector(question)
+        q, sig.query_tokens = encoded if encoded is not None else self.query_vectors.get(question)
         sig.timings["encode_ms"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         if len(self.index.unanswerable):
@@ -285,13 +286,15 @@ class Searcher:
         per_article: int | None = None,
         fallback_lang: str | None = None,
         rerank: bool = False,
+        prepared: PreparedQuestion | None = None,
+        encoded: Encoded | None = None,
     ) -> SearchResult:
         """`lang` is the question's language (detected when None); `fallback_lang` is
         the language to answer in when it cannot be detected ("IBAN", "PV"), e.g.
         the language of the page the member is on. `rerank`: a final question (Enter,
         the agent console), reread by the second stage when the service has one; the
-        as-you-type path leaves it off and stays cheap."""
-        sig = self.signals(question, lang)
+        as-you-type path leaves it off and stays cheap. `prepared`, `encoded`: see `signals`."""
+        sig = self.signals(question, lang, prepared, encoded)
         fired = self.index.rules.matching(sig.text or question, self.index.synonyms, sig.query_lang, country, category)
         depth = self.reranker.depth if rerank and self.reranker is not None else 0
         wanted = max(limit, depth)

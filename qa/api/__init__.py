@@ -29,6 +29,7 @@ from ..config import Settings, get_settings
 from ..ops import accesslog
 from ..ops.metrics import MetricsMiddleware
 from . import ask, feedback, insights, metrics, ops, pages, phrasing, recording, suggest
+from .batching import QueryBatcher
 from .service import Service, log
 
 __all__ = ["create_app"]
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.batcher = QueryBatcher(max_batch=settings.encode_batch)  # one per worker: its event loop
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -14,6 +14,7 @@ from ..events.recorder import Recorder
 from ..explain import explain as explain_hit
 from ..highlight import highlight, question_forms
 from ..search import Searcher
+from .batching import QueryBatcher
 from .models import (
     SUPPORT_MESSAGE,
     ArticleOut,
@@ -27,20 +28,29 @@ from .models import (
     to_result,
 )
 from .recording import get_recorder, record_ask, source_from_referer
-from .service import Service, get_searcher, get_service
+from .service import Service, get_batcher, get_searcher, get_service
 
 router = APIRouter()
 
 
-def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Recorder | None = None) -> Response:
+async def answer(
+    service: Service, searcher: Searcher, req: AskRequest, recorder: Recorder | None = None,
+    batcher: QueryBatcher | None = None,
+) -> Response:
     """Search and serialise once. The endpoints are `async def` and return the JSON
     themselves: a search is ~3 ms of CPU under the GIL, so a threadpool hop and a
-    second validation of the response model would only add overhead."""
+    second validation of the response model would only add overhead. The question's
+    vector comes from the worker's batcher: questions arriving together share one
+    encoder call (qa/api/batching.py)."""
     started = time.perf_counter()
     if req.category and req.category not in searcher.categories:
         raise HTTPException(
             422, detail=f"category: unknown category '{req.category}' (known: {', '.join(searcher.categories)})"
         )
+    prepared = searcher.prepare(req.question, req.lang)
+    encoded = None
+    if batcher is not None and searcher.query_vectors is not None and searcher.ranking.dense:
+        encoded = await batcher.encode(searcher.query_vectors, prepared.search_text)
     result = searcher.search(
         req.question,
         lang=req.lang,
@@ -49,6 +59,8 @@ def answer(service: Service, searcher: Searcher, req: AskRequest, recorder: Reco
         limit=req.limit,
         fallback_lang=req.fallback_lang,
         rerank=req.rerank,
+        prepared=prepared,
+        encoded=encoded,
     )
     support = None
     if not result.answered:
@@ -86,11 +98,12 @@ async def ask_post(
     service: Annotated[Service, Depends(get_service)],
     searcher: Annotated[Searcher, Depends(get_searcher)],
     recorder: Annotated[Recorder | None, Depends(get_recorder)],
+    batcher: Annotated[QueryBatcher, Depends(get_batcher)],
     referer: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     """Best-matching sections for a question."""
     req.source = req.source or source_from_referer(referer)  # events: who asked (qa/api/recording.py)
-    return answer(service, searcher, req, recorder)
+    return await answer(service, searcher, req, recorder, batcher)
 
 
 @router.get("/v1/ask", response_model=AskResponse, tags=["search"])
@@ -98,6 +111,7 @@ async def ask_get(
     service: Annotated[Service, Depends(get_service)],
     searcher: Annotated[Searcher, Depends(get_searcher)],
     recorder: Annotated[Recorder | None, Depends(get_recorder)],
+    batcher: Annotated[QueryBatcher, Depends(get_batcher)],
     q: Annotated[str, Query(description="The question")],
     lang: Lang | None = None,
     country: str | None = None,
@@ -120,7 +134,7 @@ async def ask_get(
         raise RequestValidationError(
             [dict(err, loc=("query", {"question": "q"}.get(err["loc"][0], err["loc"][0]))) for err in e.errors()]
         ) from None
-    return answer(service, searcher, req, recorder)
+    return await answer(service, searcher, req, recorder, batcher)
 
 
 @router.get("/v1/articles/{article_id}", response_model=ArticleOut, tags=["articles"])

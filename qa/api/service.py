@@ -19,6 +19,7 @@ from ..errors import IndexLoadError
 from ..ranking import Ranking
 from ..rerank import Reranker
 from ..search import Searcher
+from .batching import QueryBatcher
 
 log = logging.getLogger("qa.api")
 
@@ -132,6 +133,10 @@ class Service:
 # Dependencies are `async def`: a plain `def` would run in the threadpool on every request.
 async def get_service(request: Request) -> Service:
     return request.app.state.service
+
+
+async def get_batcher(request: Request) -> QueryBatcher:
+    return request.app.state.batcher
 
 
 async def get_searcher(service: Annotated[Service, Depends(get_service)]) -> Searcher:

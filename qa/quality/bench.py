@@ -190,27 +190,64 @@ def running_server(index_dir: Path, workers: int, env: dict | None = None):
         scratch.cleanup()
 
 
+def worker_requests(metrics_dir: Path) -> dict[int, float]:
+    """/v1/ask requests each worker has answered so far, from its own file in the
+    server's PROMETHEUS_MULTIPROC_DIR (qa/ops/metrics.py): how evenly the workers share
+    the load."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    counts = {}
+    for f in Path(metrics_dir).glob("counter_*.db"):
+        total = 0.0
+        for metric in MultiProcessCollector.merge([str(f)], accumulate=True):
+            for sample in metric.samples:
+                if sample.name == "qa_http_requests_total" and sample.labels.get("endpoint") in ASK_ROUTES:
+                    total += sample.value
+        counts[int(f.stem.split("_")[-1])] = total
+    return counts
+
+
+ASK_ROUTES = ("/v1/ask", "/v1/suggest")
+
+
 def load_table(index_dir: Path, questions: list[str], clients: list[int], seconds: float, workers: int,
-               env: dict | None = None, rates: list[float] = (), query: str = "") -> list[dict]:
-    """Closed-loop rows for each client count, then open-loop rows at each rate
-    (over the largest client count). `query`: more parameters ("&rerank=true")."""
-    paths = [f"/v1/ask?q={urllib.parse.quote(q)}{query}" for q in questions]
-    rows = []
-    with running_server(index_dir, workers, env) as (port, pid):
+               env: dict | None = None, rates: list = (), query: str = "",
+               paths: list[str] | None = None) -> list[dict]:
+    """Closed-loop rows for each client count, then open-loop rows at each rate (over
+    the largest client count); a rate "80%" offers that share of the best closed-loop
+    req/s. `query`: more parameters ("&rerank=true"); `paths`: other requests than
+    /v1/ask of the questions. Each row says how its requests fell on the workers."""
+    paths = paths or [f"/v1/ask?q={urllib.parse.quote(q)}{query}" for q in questions]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="qa-bench-metrics-") as metrics, \
+            running_server(index_dir, workers, dict(env or {}, PROMETHEUS_MULTIPROC_DIR=metrics)) as (port, pid):
         drive(port, paths, 4, min(2.0, seconds))  # warm-up
+
+        def row(concurrency: int, rate: float | None = None) -> dict:
+            before = worker_requests(Path(metrics))
+            out = drive(port, paths, concurrency, seconds, rate)
+            after = worker_requests(Path(metrics))
+            share = sorted((after[w] - before.get(w, 0.0) for w in after), reverse=True)
+            return dict(out, rss_mb=_rss_bytes(pid) / 2**20, per_worker=[int(n) for n in share if n > 0])
+
         for c in clients:
-            rows.append(dict(drive(port, paths, c, seconds), rss_mb=_rss_bytes(pid) / 2**20))
+            rows.append(row(c))
+        best = max((r["rps"] for r in rows), default=0.0)
         for rate in rates:
-            rows.append(dict(drive(port, paths, max(clients), seconds, rate), rss_mb=_rss_bytes(pid) / 2**20))
+            offered = best * float(rate[:-1]) / 100 if isinstance(rate, str) and rate.endswith("%") else float(rate)
+            rows.append(row(max(clients), offered))
     return rows
 
 
 def load_report(index_dir: Path, questions: list[str], clients: list[int], seconds: float, workers: int,
-                rates: list[float], echo=print) -> dict:
+                rates: list, echo=print) -> dict:
     """What `qa bench` measures over HTTP, one table after the other (each echoed as it
     is done): hybrid with the query cache off (the bench cycles through a fixed set of
     questions: with the cache on it would measure cache hits, not search), the same
-    with every vector cached, and a BM25-only server under the same load."""
+    with every vector cached, a BM25-only server under the same load, and the other
+    paths (qa/quality/budget.py)."""
+    from .budget import path_rows
+
     report = {}
     report["hybrid"] = load_table(index_dir, questions, clients, seconds, workers, {"HELPDESK_QA_QUERY_CACHE": "0"},
                                   rates)
@@ -229,19 +266,21 @@ def load_report(index_dir: Path, questions: list[str], clients: list[int], secon
         for h, b in zip(report["hybrid"], report["bm25"])
         if not h.get("offered_rps")
     ))
+    report["paths"] = path_rows(index_dir, questions, seconds, workers, echo=echo)
     return report
 
 
 def format_load(rows: list[dict], title: str) -> str:
     lines = [
         title,
-        f"{'clients':>8}{'offered':>9}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>9}",
+        f"{'clients':>8}{'offered':>9}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>9}"
+        "  requests per worker",
     ]
     for r in rows:
         offered = f"{r['offered_rps']:.0f}/s" if r.get("offered_rps") else "max"
         lines.append(
             f"{r['clients']:>8}{offered:>9}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p90_ms']:>9.2f}"
-            f"{r['p99_ms']:>9.2f}{r['errors']:>8}{r['rss_mb']:>9.0f}"
+            f"{r['p99_ms']:>9.2f}{r['errors']:>8}{r['rss_mb']:>9.0f}  {'/'.join(map(str, r.get('per_worker', [])))}"
         )
     return "\n".join(lines)
 
@@ -277,6 +316,31 @@ def breakdown(searcher, questions: list[str], rounds: int = 5, rerank: bool = Fa
     out = {k: statistics.median(v) for k, v in steps.items()}
     out["search_total_p99_ms"] = float(np.percentile(steps["search_total_ms"], 99))
     return out
+
+
+def batch_costs(encoder, questions: list[str], sizes=(1, 2, 4, 8), rounds: int = 3) -> dict[int, float]:
+    """Median ms of one `encode_queries` call per batch size, over consecutive slices
+    of the questions: what batching the encoder across requests can save."""
+    encoder.encode_queries(questions[:1])  # one-off allocations
+    out = {}
+    for size in sizes:
+        times = []
+        for _ in range(rounds):
+            for start in range(0, len(questions) - size + 1, size):
+                t = time.perf_counter()
+                encoder.encode_queries(questions[start : start + size])
+                times.append((time.perf_counter() - t) * 1000)
+        out[size] = statistics.median(times)
+    return out
+
+
+def format_batches(costs: dict[str, dict[int, float]]) -> str:
+    lines = ["Encoding n questions in one call, median ms per call (ms per question, x a single question's cost):"]
+    for model, row in costs.items():
+        single = row[1]
+        lines.append(f"  {model}: " + ", ".join(
+            f"n={n}: {ms:.2f} ({ms / n:.2f}, x{ms / n / single:.2f})" for n, ms in row.items()))
+    return "\n".join(lines)
 
 
 # -- synthetic scale -----------------------------------------------------------------------
