@@ -486,7 +486,7 @@ def _add_quality_commands(sub, s) -> None:
     p.add_argument("--clients", default="1,8,32", help="concurrent clients per row (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=10, help="duration of each row (default: %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="server worker processes (default: %(default)s)")
-    p.add_argument("--rates", default="80%%", help="open-loop rows: requests/s offered by the most clients, or a "
+    p.add_argument("--rates", default="80%", help="open-loop rows: requests/s offered by the most clients, or a "
                    "share of the best closed-loop req/s such as 80%% (default: %(default)s)")
     p.add_argument("--encoder-batches", metavar="MODEL[,MODEL]",
                    help="instead: what encoding 1, 2, 4 and 8 questions in one call costs, per model")
