@@ -8,7 +8,10 @@ logged as `name=[removed]` with the name itself kept only when it is a known one
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import re
 from urllib.parse import parse_qsl, unquote
 
@@ -49,8 +52,29 @@ class QuestionFilter(logging.Filter):
         return True
 
 
+class _Handoff(logging.handlers.QueueHandler):
+    """Hands each access record, already scrubbed, to the writer thread as it is:
+    formatting and writing happen there, off the request (QueueHandler would format here)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
 def install() -> None:
-    """Idempotent; called by every worker's app factory (after uvicorn set up logging)."""
+    """Idempotent; called by every worker's app factory (after uvicorn set up logging).
+    The filter sits on the logger, so no handler ever sees a raw path. The handlers
+    uvicorn configured move behind a queue and a thread of their own: a line costs the
+    request a record and a queue put (a measured 5-7 % of a request was formatting and
+    writing it, docs/performance.md)."""
     logger = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, QuestionFilter) for f in logger.filters):
         logger.addFilter(QuestionFilter())
+    handlers = [h for h in logger.handlers if not isinstance(h, _Handoff)]
+    if handlers:
+        lines: queue.SimpleQueue = queue.SimpleQueue()
+        writer = logging.handlers.QueueListener(lines, *handlers, respect_handler_level=True)
+        for h in handlers:
+            logger.removeHandler(h)
+        logger.addHandler(_Handoff(lines))
+        writer.start()
+        atexit.register(writer.stop)  # writes what is queued before the process exits
