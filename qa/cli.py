@@ -337,9 +337,10 @@ def cmd_bench(args) -> int:
         if args.reranker:
             _bench_final(args, bench, encoder, index, questions, clients, report)
         else:
-            from .quality.budget import budget
+            from .quality.budget import budget, path_rows
 
             report.update(bench.load_report(args.index, questions, clients, args.seconds, args.workers, rates))
+            report["paths"] = path_rows(args.index, questions, args.seconds, args.workers)
             print("\n".join(budget(report, steps)))
     if args.json:
         Path(args.json).write_text(bench.to_json(report))

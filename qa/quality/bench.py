@@ -244,10 +244,8 @@ def load_report(index_dir: Path, questions: list[str], clients: list[int], secon
     """What `qa bench` measures over HTTP, one table after the other (each echoed as it
     is done): hybrid with the query cache off (the bench cycles through a fixed set of
     questions: with the cache on it would measure cache hits, not search), the same
-    with every vector cached, a BM25-only server under the same load, and the other
-    paths (qa/quality/budget.py)."""
-    from .budget import path_rows
-
+    with every vector cached, and a BM25-only server under the same load. The other
+    paths and the budget are qa/quality/budget.py's."""
     report = {}
     report["hybrid"] = load_table(index_dir, questions, clients, seconds, workers, {"HELPDESK_QA_QUERY_CACHE": "0"},
                                   rates)
@@ -266,7 +264,6 @@ def load_report(index_dir: Path, questions: list[str], clients: list[int], secon
         for h, b in zip(report["hybrid"], report["bm25"])
         if not h.get("offered_rps")
     ))
-    report["paths"] = path_rows(index_dir, questions, seconds, workers, echo=echo)
     return report
 
 
