@@ -242,6 +242,27 @@ def test_an_unreadable_current_falls_back_while_running_and_on_restart(tmp_path,
     assert old.exists()
 
 
+def test_a_build_refused_at_start_up_is_served_once_it_is_whole(tmp_path, encoder):
+    """A replica that starts while its build is still being copied in (a Kubernetes init
+    container, a slow volume) refuses it, and serves it once it is whole: same CURRENT,
+    no restart."""
+    root = tmp_path / "index"
+    build = ingest_into(root, write_corpus(tmp_path / "a", extra="zebra"), encoder)
+    whole = (build / "vectors.faiss").read_bytes()
+    (build / "vectors.faiss").write_bytes(whole[: len(whole) // 2])
+    server = Server(root)
+    try:
+        status, body = get_json(server.url + "/readyz")
+        assert status == 503 and "hash mismatch" in body["detail"], body
+        (build / "vectors.faiss").write_bytes(whole)
+        ready = wait_for(lambda: (lambda r: r if r and r[0] == 200 else None)(get_json(server.url + "/readyz")))
+        assert ready and ready[1]["status"] == "ready" and ready[1]["build"] == build.name, ready
+        assert httpx.get(server.url + "/v1/ask", params={"q": "how to feed a zebra"}).json()["results"][0][
+            "article_id"] == "zebra"
+    finally:
+        server.stop()
+
+
 def test_prune_and_fallback_go_by_build_time_not_by_name(small_corpus, tmp_path, encoder):
     """A corrupt build whose name sorts last is neither kept by pruning nor chosen as the
     fallback; the newest intact build by its manifest's build time is."""

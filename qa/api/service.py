@@ -126,7 +126,10 @@ class Service:
         log.info("index loaded: %s (%s)", index.manifest.get("build_time"), folder.name)
 
     def reload_if_changed(self) -> None:
-        if self._pointer() != self.pointer:
+        # While nothing is served, the same CURRENT is tried again: a build refused at
+        # start-up (still being copied in beside a starting replica, say) is served as
+        # soon as it is whole, without a restart.
+        if self._pointer() != self.pointer or self.searcher is None:
             self.load()
 
 
