@@ -8,6 +8,7 @@ installs them. Each step's time is printed (pytest -s, or the captured output).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -303,6 +304,37 @@ def test_nginx_error_log_lines_in_the_container_carry_no_question(compose_up):
     assert "limiting requests" in text and "/v1/insights" in text
     for raw in ("48151699", "anna.petrova", "Mitgliedsnummer", "%40example"):
         assert raw not in text
+
+
+def test_a_token_guesser_behind_nginx_locks_out_only_itself(compose_up):
+    """Every request reached the replicas from nginx's address, so ten wrong tokens per
+    replica from anyone locked /insights for everyone. nginx now sets X-Forwarded-For
+    to the client's address and the replicas trust it (FORWARDED_ALLOW_IPS): the guesser
+    locks itself out, another client is served, and a forged X-Forwarded-For (a new one
+    each time) does not spread the guesses over made-up addresses."""
+    base, _ = compose_up
+    too_many = "too many wrong admin tokens"
+    # nginx lets an address through at 20 a minute after a burst of 10: spread over two
+    # replicas that is 10 a minute each, just at their limit. Start with a full burst
+    # (the test before used it up) so that each replica sees more than 10 in its minute.
+    time.sleep(31)
+    in_a_row, deadline, n, seen = 0, time.monotonic() + 150, 0, collections.Counter()
+    while in_a_row < 2 and time.monotonic() < deadline:  # both replicas refuse the guesser
+        n += 1
+        r = httpx.get(base + "/v1/insights", timeout=10, headers={
+            "Authorization": f"Bearer guess-{n}", "X-Forwarded-For": f"203.0.113.{n % 250}"})
+        seen[r.status_code, r.text[:50]] += 1
+        if r.status_code == 429 and too_many not in r.text:
+            time.sleep(3.1)  # nginx's own limit on /v1/insights (20 a minute) held it back
+            continue
+        # the replicas' answers alternate: two refusals in a row are both replicas
+        in_a_row = in_a_row + 1 if r.status_code == 429 else 0
+    assert in_a_row == 2, f"the guesser was not locked out after {n} wrong tokens: {seen}"
+    # Another client on the Compose network, through the same nginx, with the right token.
+    other = ("import urllib.request as u; r = u.urlopen(u.Request('http://nginx:8080/v1/insights', "
+             "headers={'Authorization': 'Bearer t0ken'}), timeout=10); print(r.status)")
+    out = podman("exec", f"{PROJECT}_qa_1", "python3", "-c", other, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "200", out.stdout + out.stderr[-1500:]
 
 
 def test_kube_play_of_the_manifests_reaches_readyz(images, tmp_path):
