@@ -206,8 +206,20 @@ def test_compose_answers_through_nginx_and_stores_the_event_in_postgres(compose_
         return out.stdout.strip()
 
     assert wait_for(stored, 20, "the event in PostgreSQL") == "de"
-    insights = httpx.get(base + "/v1/insights", headers={"Authorization": "Bearer t0ken"}, timeout=10)
-    assert insights.status_code == 200, insights.text
+    # Once, in CI, the first /v1/insights after a cold start (6 s to the first answer)
+    # did not answer within 10 s; each try's time is printed, so a slow one shows.
+    tries = []
+
+    def insights():
+        started = time.monotonic()
+        try:
+            r = httpx.get(base + "/v1/insights", headers={"Authorization": "Bearer t0ken"}, timeout=10)
+        finally:
+            tries.append(round(time.monotonic() - started, 1))
+            print(f"/v1/insights tries (s): {tries}")
+        return r if r.status_code == 200 else None
+
+    assert wait_for(insights, 60, "/v1/insights answering 200").json()
 
 
 def test_compose_ingest_writes_the_shared_index_that_every_replica_serves(compose_up):
