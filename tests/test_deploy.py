@@ -117,6 +117,10 @@ class Deployment:
     def access_log(self) -> list[str]:
         return (self.run_dir / "logs" / "access.log").read_text().splitlines()
 
+    def error_log(self) -> list[str]:
+        path = self.run_dir / "logs" / "error.log"
+        return path.read_text().splitlines() if path.exists() else []
+
     def stop(self) -> list[int]:
         """SIGTERM the runner; the pids of its children, to check they are gone."""
         pids = list(self.children().values())
@@ -246,9 +250,11 @@ def test_rollout_under_load(deployment, index_dir, encoder, tmp_path):
 @needs_nginx
 def test_failover_kill_9_one_replica_under_load(deployment):
     """kill -9 of a replica: no GET fails (nginx retries on the other), the runner
-    restarts it, and nginx sends it traffic again."""
+    restarts it, and nginx sends it traffic again. The one exception is a response
+    the kill cut after its headers (`_cut_by_the_kill`): CI saw it once in 1,370."""
     victim_port = deployment.ports[0]
     victim = deployment.replica_pid(victim_port)
+    errors_before = len(deployment.error_log())
     load = Load(deployment.url)
     try:
         time.sleep(1)
@@ -275,7 +281,22 @@ def test_failover_kill_9_one_replica_under_load(deployment):
     print(f"failover: {len(results)} requests, {len(load.failures())} failed, {retried} retried on another replica; "
           f"ready again {restarted:.1f} s after kill -9")
     assert rejoined, "the restarted replica got no request through nginx"
-    assert len(results) > 50 and not load.failures(), load.failures()[:5]
+    errors = deployment.error_log()[errors_before:]
+    cut = [r for r in load.failures() if _cut_by_the_kill(r, killed, errors)]
+    assert len(results) > 50 and len(cut) <= 1 and len(load.failures()) == len(cut), (load.failures()[:5], errors[-20:])
+
+
+def _cut_by_the_kill(failure: tuple[float, int | str], killed: float, errors: list[str]) -> bool:
+    """The one failure no proxy can hide: kill -9 landed between the replica's response
+    headers and its body. nginx has passed the headers on, so it may not retry
+    (`proxy_next_upstream` retries only while nothing was sent to the client), and the
+    client gets a cut body. It is accepted only at the kill and with nginx's own record
+    of a replica that closed in the middle of a response."""
+    at, outcome = failure
+    truncated = isinstance(outcome, str) and outcome.startswith("RemoteProtocolError") and (
+        "incomplete chunked read" in outcome or "complete message body" in outcome)
+    closed_mid_body = any("upstream prematurely closed connection while reading upstream" in line for line in errors)
+    return truncated and closed_mid_body and abs(at - killed) < 2
 
 
 def _start_slow_request(port: int, question: str) -> tuple[socket.socket, bytes]:
