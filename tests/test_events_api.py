@@ -217,3 +217,31 @@ def test_two_replicas_share_one_postgresql_store(sample_index_dir):
         finally:
             a.stop()
             b.stop()
+
+
+def test_a_question_typed_across_two_replicas_is_counted_once(sample_index_dir):
+    """What a widget sends behind nginx: its as-you-type requests and the final one
+    reach two replicas in turn. Each replica merges only what it saw, so before the
+    store merged sessions this one question was counted twice."""
+    import psycopg
+
+    with postgres_server() as url:
+        env = {"HELPDESK_QA_DATABASE_URL": url, "HELPDESK_QA_ADMIN_TOKEN": TOKEN}
+        a = Server(sample_index_dir, env)
+        b = Server(sample_index_dir, env)
+        try:
+            typed = ["wo", "wo ist", "wo ist mein", "wo ist mein Paket", "wo ist mein Paket"]
+            for n, text in enumerate(typed):
+                replica = (a, b)[n % 2]
+                r = httpx.post(replica.url + "/v1/ask", json={"question": text, "session": "5e55104aa2b3c4d5",
+                                                              "source": "widget", "rerank": n == len(typed) - 1},
+                               timeout=30)
+                assert r.status_code == 200, r.text
+            with psycopg.connect(url) as conn:  # both replicas' writers are done: one row each
+                assert wait_for(lambda: conn.execute("SELECT COUNT(*) FROM queries").fetchone()[0] == 2, 15), \
+                    conn.execute("SELECT text, superseded FROM queries").fetchall()
+            o = insights(a.url, since="1d")
+            assert o["questions"] == 1 and o["top_questions"][0]["question"] == "wo ist mein Paket", o
+        finally:
+            a.stop()
+            b.stop()

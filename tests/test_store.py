@@ -206,3 +206,55 @@ def test_unsupported_database_url_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="unsupported URL"):
         open_store("mysql://x", tmp_path)
     assert isinstance(open_store(None, tmp_path), SQLiteStore)
+
+
+def in_session(text: str, session: str, ts: float) -> QueryEvent:
+    e = query(text, ts=ts)
+    e.session = session
+    return e
+
+
+def test_a_question_typed_through_several_processes_is_counted_once(store):
+    """Behind nginx the requests of one search box reach different processes, and each
+    stores its part of what was typed, in any order. The store marks each question the
+    session's next one extends, shortens or repeats, so insights count it once; the
+    superseded ones stay, so feedback on them still counts."""
+    from qa.events.insights import overview
+
+    other_process = SQLiteStore(store.path) if isinstance(store, SQLiteStore) else PostgresStore(store.url)
+    session, t = uuid.uuid4().hex[:16], time.time() - 60
+    wo, paket = in_session("wo", session, t), in_session("wo ist mein Paket", session, t + 3)
+    late = in_session("wo ist", session, t + 1)  # held longer by its process: written last
+    backspaced = in_session("wo ist mein Paket ", session, t + 4)  # typed again after the final answer
+    new_question = in_session("Passwort ändern", session, t + 9)
+    stranger = in_session("wo", uuid.uuid4().hex[:16], t + 2)  # another member's search box
+    store.write([wo], [])
+    other_process.write([paket, stranger], [])
+    other_process.write([backspaced, new_question], [])
+    store.write([late], [opened(late.id)])
+    store.write([late], [])  # a retried batch: not its own successor
+    flags = dict(store.query("SELECT id, superseded FROM queries"))
+    assert flags == {wo.id: 1, late.id: 1, paket.id: 1, backspaced.id: 0, new_question.id: 0, stranger.id: 0}
+    o = overview(store, 3600)
+    assert o["questions"] == 3, o
+    assert sorted(q["question"].strip() for q in o["top_questions"]) == ["Passwort ändern", "wo", "wo ist mein Paket"]
+    assert o["opened_positions"] == [{"position": 1, "count": 1}]  # feedback on "wo ist" counts
+    # what is kept of the session: a hash, never the id the widget sent
+    stored = {s for (s,) in store.query("SELECT session FROM queries")}
+    assert session not in stored and len(stored) == 2 and all(len(s) == 16 for s in stored)
+    other_process.close()
+
+
+def test_sessions_are_forgotten_after_an_hour(store):
+    """The hash links the questions of one search box for an hour, then never again;
+    the recorder does it even when questions are kept for ever (retention off)."""
+    old, new = in_session("Lieferung", "aa" * 8, time.time() - 2 * 3600), in_session("Paket", "bb" * 8, time.time())
+    store.write([old, new], [])
+    recorder = Recorder(store, retention_days=0)
+    recorder.start()
+    try:
+        assert wait_for(lambda: store.query("SELECT session FROM queries WHERE id = ?", (old.id,)) == [(None,)])
+        assert store.query("SELECT session FROM queries WHERE id = ?", (new.id,)) != [(None,)]
+        assert store.has_query(old.id)
+    finally:
+        recorder.stop()

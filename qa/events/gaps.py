@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..corpus import MAX_QUESTIONS, QUESTION_LENGTH, Article
 from ..search import Searcher
-from .insights import UNANSWERED_CANDIDATES, Embed, _src, group_by_meaning
+from .insights import UNANSWERED_CANDIDATES, Embed, _asked, _src, group_by_meaning
 from .redact import redact, suspicious
 from .store import MEMBER_SOURCES, EventStore
 
@@ -99,7 +99,7 @@ def _nearest(searcher: Searcher, group: dict, extra: list[str]) -> list[dict]:
 
 def _rows(store: EventStore, since_ts: float, sources: tuple[str, ...]) -> tuple[list, list]:
     unanswered = store.query(
-        "SELECT MIN(text), COUNT(*), MIN(lang) FROM queries WHERE ts >= ? AND answered = 0" + _src(sources) +
+        "SELECT MIN(text), COUNT(*), MIN(lang) FROM queries WHERE ts >= ? AND answered = 0" + _asked(sources) +
         " GROUP BY norm ORDER BY COUNT(*) DESC, MIN(text) LIMIT ?", (since_ts, UNANSWERED_CANDIDATES))
     not_helpful = store.query(
         "SELECT MIN(q.text), COUNT(*), MIN(q.lang), MIN(f.article_id)"

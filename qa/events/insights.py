@@ -63,6 +63,16 @@ def _src(sources: tuple[str, ...], alias: str = "") -> str:
     return f" AND {alias}source IN ({', '.join(repr(s) for s in sources)})"
 
 
+def _asked(sources: tuple[str, ...]) -> str:
+    """Questions as asked: from `sources`, each typed question once (the prefixes and
+    repeats its session superseded are left out; feedback on them still counts)."""
+    return _src(sources) + " AND superseded = 0"
+
+
+# Questions in a query joined with their feedback: each once, superseded ones left out.
+QUESTIONS = "COUNT(DISTINCT CASE WHEN q.superseded = 0 THEN q.id END)"
+
+
 def group_by_meaning(
     rows: list[tuple[str, int]], embed: Embed | None, similarity: float = GROUP_SIMILARITY
 ) -> list[dict]:
@@ -94,7 +104,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 def _days(store: EventStore, since_ts: float, now: float, sources: tuple[str, ...] = MEMBER_SOURCES) -> list[dict]:
     rows = {int(d): (int(n), int(a or 0)) for d, n, a in store.query(
-        "SELECT day, COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + _src(sources) + " GROUP BY day",
+        "SELECT day, COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + _asked(sources) + " GROUP BY day",
         (since_ts,))}
     first, last = int(since_ts // 86400), int(now // 86400)
     out = []
@@ -107,10 +117,10 @@ def _days(store: EventStore, since_ts: float, now: float, sources: tuple[str, ..
 def _by(store: EventStore, column: str, since_ts: float, sources: tuple[str, ...] = MEMBER_SOURCES) -> list[dict]:
     assert column in ("lang", "country")  # a column name, never user input
     rows = store.query(
-        f"SELECT q.{column}, COUNT(*), SUM(q.answered),"
+        f"SELECT q.{column}, {QUESTIONS}, COUNT(DISTINCT CASE WHEN q.superseded = 0 AND q.answered = 1 THEN q.id END),"
         " SUM(CASE WHEN f.helpful = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN f.helpful = 1 THEN 1 ELSE 0 END)"
         " FROM queries q LEFT JOIN feedback f ON f.query_id = q.id AND f.kind = 'helpful'"
-        f" WHERE q.ts >= ?{_src(sources, 'q.')} GROUP BY q.{column} ORDER BY COUNT(*) DESC", (since_ts,))
+        f" WHERE q.ts >= ?{_src(sources, 'q.')} GROUP BY q.{column} ORDER BY {QUESTIONS} DESC", (since_ts,))
     return [
         {
             column: k or "-",
@@ -126,7 +136,7 @@ def _by(store: EventStore, column: str, since_ts: float, sources: tuple[str, ...
 
 def _questions(store: EventStore, since_ts: float, only_unanswered: bool, limit: int,
                sources: tuple[str, ...] = MEMBER_SOURCES) -> list[tuple[str, int, int]]:
-    where = (" AND answered = 0" if only_unanswered else "") + _src(sources)
+    where = (" AND answered = 0" if only_unanswered else "") + _asked(sources)
     return [(t, int(n), int(a or 0)) for t, n, a in store.query(
         "SELECT MIN(text), COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + where +
         " GROUP BY norm ORDER BY COUNT(*) DESC, MIN(text) LIMIT ?", (since_ts, limit))]
@@ -148,9 +158,9 @@ def overview(store: EventStore, since_seconds: float, embed: Embed | None = None
     """The overview of members' questions (`sources`: whose questions count)."""
     now = time.time() if now is None else now
     since_ts = now - since_seconds
-    src, fq = _src(sources), _src(sources, "q.")
+    fq = _src(sources, "q.")
     (total, answered), = [(int(n), int(a or 0)) for n, a in store.query(
-        "SELECT COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + src, (since_ts,))]
+        "SELECT COUNT(*), SUM(answered) FROM queries WHERE ts >= ?" + _asked(sources), (since_ts,))]
     votes = {int(h): int(n) for h, n in store.query(
         "SELECT f.helpful, COUNT(*) FROM feedback f JOIN queries q ON q.id = f.query_id"
         " WHERE f.kind = 'helpful' AND f.ts >= ?" + fq + " GROUP BY f.helpful", (since_ts,))}

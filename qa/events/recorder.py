@@ -31,6 +31,7 @@ from collections import OrderedDict
 from ..ops import metrics
 from ..text import normalize
 from .redact import redact
+from .sessions import SESSION_KEEP, same_question
 from .store import EventStore, FeedbackEvent, QueryEvent, StoreError
 
 log = logging.getLogger("qa.events")
@@ -46,11 +47,6 @@ SETTLE = 2.0
 # after SETTLE) before it is rejected as unknown.
 VERIFY_GRACE = SETTLE + 2.0
 MAX_PENDING = 5000
-
-
-def same_question(held: str, new: str) -> bool:
-    a, b = " ".join(held.casefold().split()), " ".join(new.casefold().split())
-    return b.startswith(a) or a.startswith(b)
 
 
 def mismatch(shown: tuple[tuple[str, str], ...], event: FeedbackEvent) -> str | None:
@@ -261,10 +257,11 @@ class Recorder:
         metrics.STORE_DEGRADED.set(int(self.store.health()["status"] != "ok"))
 
     def _retention(self) -> None:
-        if time.time() < self._next_retention or self.retention_days <= 0:
+        if time.time() < self._next_retention:
             return
         self._next_retention = time.time() + 60  # on failure: again in a minute, not at every batch
-        deleted = self.store.delete_before(time.time() - self.retention_days * 86400)
+        self.store.forget_sessions(time.time() - SESSION_KEEP)
+        deleted = self.store.delete_before(time.time() - self.retention_days * 86400) if self.retention_days > 0 else 0
         self._next_retention = time.time() + RETENTION_EVERY
         if deleted:
             log.info("retention: deleted %d questions older than %g days", deleted, self.retention_days)

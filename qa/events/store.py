@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import StoreError
+from . import sessions
+from .sessions import session_key
 
 MIGRATIONS: list[list[str]] = [
     # 1: questions and feedback
@@ -68,6 +70,14 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE queries ADD COLUMN source TEXT NOT NULL DEFAULT 'api'",
         "ALTER TABLE queries ADD COLUMN shown TEXT",
     ],
+    # 4: one typed question is one question across processes (qa/events/sessions.py):
+    # a hash of the widget's session, kept for an hour, and whether the session's next
+    # question superseded this one
+    [
+        "ALTER TABLE queries ADD COLUMN session TEXT",
+        "ALTER TABLE queries ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX queries_session ON queries (session)",
+    ],
 ]
 # Sources that count as members' questions in insights and gaps unless asked otherwise.
 MEMBER_SOURCES = ("widget", "api")
@@ -89,7 +99,7 @@ class QueryEvent:
     score: float | None
     latency_ms: float
     index_build: str | None
-    session: str | None = None  # widget's typing session: not stored, only used to merge prefixes
+    session: str | None = None  # widget's typing session: stored as a hash for an hour (sessions.py)
     source: str = "api"  # widget, agent, api or docs
     shown: tuple[tuple[str, str], ...] = ()  # (article_id, anchor) of each result, in rank order
 
@@ -151,6 +161,10 @@ def _chunks(rows: list) -> list[list]:
 def _values(columns: int, rows: int) -> str:
     one = "(" + ",".join("?" * columns) + ")"
     return ",".join([one] * rows)
+
+
+# Where `_rows` puts the columns that sessions.merge reads and sets.
+QUERY_COLUMNS = {"id": 0, "ts": 1, "norm": 4, "session": 16, "superseded": 17}
 
 
 def _last_per_key(rows: list[tuple]) -> list[tuple]:
@@ -264,7 +278,7 @@ class EventStore:
         q_rows = [_safe((
             e.id, e.ts, int(e.ts // 86400), e.text, normalize(e.text), e.lang, e.country, e.category,
             int(e.answered), e.top_article, e.top_anchor, e.score, e.latency_ms, e.index_build, e.source,
-            json.dumps([list(s) for s in e.shown], ensure_ascii=False)))
+            json.dumps([list(s) for s in e.shown], ensure_ascii=False), session_key(e.session), 0))
             for e in queries
         ]
         opened = [_safe((f.query_id, f.kind, f.article_id, f.anchor, f.position, None, f.ts))
@@ -274,11 +288,15 @@ class EventStore:
         return q_rows, opened, votes
 
     def _insert(self, cur, q_rows: list, opened: list, votes: list) -> None:
+        q_rows, superseded = sessions.merge(cur, self._sql, q_rows, QUERY_COLUMNS)
         for chunk in _chunks(q_rows):
             cur.execute(self._sql(
                 "INSERT INTO queries (id, ts, day, text, norm, lang, country, category, answered, top_article,"
-                " top_anchor, score, latency_ms, index_build, source, shown) VALUES " + _values(16, len(chunk)) +
-                " ON CONFLICT (id) DO NOTHING"), [v for row in chunk for v in row])
+                " top_anchor, score, latency_ms, index_build, source, shown, session, superseded) VALUES " +
+                _values(18, len(chunk)) + " ON CONFLICT (id) DO NOTHING"), [v for row in chunk for v in row])
+        for chunk in _chunks(superseded):
+            cur.execute(self._sql(f"UPDATE queries SET superseded = 1 WHERE id IN ({','.join('?' * len(chunk))})"),
+                        chunk)
         insert = "INSERT INTO feedback (query_id, kind, article_id, anchor, position, helpful, ts) VALUES "
         key = " ON CONFLICT (query_id, kind, article_id, anchor) "
         for chunk in _chunks(_last_per_key(opened)):
@@ -331,6 +349,11 @@ class EventStore:
             return cur.rowcount
 
         return self._run(go)
+
+    def forget_sessions(self, before: float) -> None:
+        """Unlink the questions asked before `before` from their search session."""
+        self._run(lambda cur: cur.execute(
+            self._sql("UPDATE queries SET session = NULL WHERE session IS NOT NULL AND ts < ?"), (before,)))
 
     # -- reading -----------------------------------------------------------------------
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:

@@ -32,13 +32,15 @@ MAX_LENGTH = 120  # characters: a long question is a story, not a suggestion
 SINCE_DAYS = 30
 REFRESH_SECONDS = 60.0  # how long the popular questions are kept in memory
 
-# Members' questions (not the agent console's or /docs') with an answer that was opened
+# Members' questions (not the agent console's or /docs', not a prefix its session
+# superseded: qa/events/sessions.py) with an answer that was opened
 # or voted helpful, never voted not helpful; counted in hours (CAST truncates in SQLite
 # and rounds in PostgreSQL: either way, one bucket per hour).
 HOURS = f"COUNT(DISTINCT CAST(q.ts / {HOUR} AS INTEGER))"
 POPULAR_SQL = (
     f"SELECT MIN(q.text), q.norm, q.lang, q.country, {HOURS} FROM queries q"
-    " WHERE q.ts >= ? AND q.answered = 1 AND q.source IN (" + ", ".join(f"'{s}'" for s in MEMBER_SOURCES) + ")"
+    " WHERE q.ts >= ? AND q.answered = 1 AND q.superseded = 0"
+    " AND q.source IN (" + ", ".join(f"'{s}'" for s in MEMBER_SOURCES) + ")"
     " AND EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.id"
     "   AND (f.kind = 'opened' OR (f.kind = 'helpful' AND f.helpful = 1)))"
     " AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.query_id = q.id AND f.kind = 'helpful' AND f.helpful = 0)"
