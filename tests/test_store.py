@@ -13,6 +13,7 @@ import pytest
 
 from qa.events.connect import open_store
 from qa.events.recorder import Recorder
+from qa.events.sessions import session_key
 from qa.events.sqlite import SQLiteStore
 from qa.events.store import (
     SCHEMA_VERSION,
@@ -243,6 +244,14 @@ def test_a_question_typed_through_several_processes_is_counted_once(store):
     stored = {s for (s,) in store.query("SELECT session FROM queries")}
     assert session not in stored and len(stored) == 2 and all(len(s) == 16 for s in stored)
     other_process.close()
+
+
+def test_a_session_of_digits_is_not_kept():
+    """A session that could be a phone, member or card number is not kept, not even
+    hashed: its questions are stored, each on its own."""
+    assert session_key("4930123456") is None and session_key("1234567812345678") is None
+    assert session_key(None) is None
+    assert session_key("5e55104aa2b3c4d5") == session_key("5e55104aa2b3c4d5") != session_key("5e55104aa2b3c4d6")
 
 
 def test_sessions_are_forgotten_after_an_hour(store):

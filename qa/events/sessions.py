@@ -33,9 +33,13 @@ def same_question(earlier: str, later: str) -> bool:
 
 
 def session_key(session: str | None) -> str | None:
-    """What is stored of a session id: a hash (an API client could send anything that
-    matches the pattern, a phone number among them)."""
-    return hashlib.sha256(session.encode()).hexdigest()[:16] if session else None
+    """What is stored of a session id: a hash, since an API client could send anything
+    that matches the pattern (hex digits). A session of decimal digits only is not kept
+    at all: it could be a phone, member or card number, and a hash of one is found
+    again by trying them all. The widget's random sessions have letters."""
+    if not session or session.isdigit():
+        return None
+    return hashlib.sha256(session.encode()).hexdigest()[:16]
 
 
 def superseded(questions: list[tuple[str, float, str]]) -> set[str]:
