@@ -69,8 +69,10 @@ def _asked(sources: tuple[str, ...]) -> str:
     return _src(sources) + " AND superseded = 0"
 
 
-# Questions in a query joined with their feedback: each once, superseded ones left out.
+# Questions (and the answered ones) in a query joined with their feedback: each once,
+# superseded ones left out.
 QUESTIONS = "COUNT(DISTINCT CASE WHEN q.superseded = 0 THEN q.id END)"
+ANSWERED = "COUNT(DISTINCT CASE WHEN q.superseded = 0 AND q.answered = 1 THEN q.id END)"
 
 
 def group_by_meaning(
@@ -117,7 +119,7 @@ def _days(store: EventStore, since_ts: float, now: float, sources: tuple[str, ..
 def _by(store: EventStore, column: str, since_ts: float, sources: tuple[str, ...] = MEMBER_SOURCES) -> list[dict]:
     assert column in ("lang", "country")  # a column name, never user input
     rows = store.query(
-        f"SELECT q.{column}, {QUESTIONS}, COUNT(DISTINCT CASE WHEN q.superseded = 0 AND q.answered = 1 THEN q.id END),"
+        f"SELECT q.{column}, {QUESTIONS}, {ANSWERED},"
         " SUM(CASE WHEN f.helpful = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN f.helpful = 1 THEN 1 ELSE 0 END)"
         " FROM queries q LEFT JOIN feedback f ON f.query_id = q.id AND f.kind = 'helpful'"
         f" WHERE q.ts >= ?{_src(sources, 'q.')} GROUP BY q.{column} ORDER BY {QUESTIONS} DESC", (since_ts,))

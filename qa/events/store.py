@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from ..errors import StoreError
 from . import sessions
-from .sessions import session_key
 
 MIGRATIONS: list[list[str]] = [
     # 1: questions and feedback
@@ -278,7 +277,7 @@ class EventStore:
         q_rows = [_safe((
             e.id, e.ts, int(e.ts // 86400), e.text, normalize(e.text), e.lang, e.country, e.category,
             int(e.answered), e.top_article, e.top_anchor, e.score, e.latency_ms, e.index_build, e.source,
-            json.dumps([list(s) for s in e.shown], ensure_ascii=False), session_key(e.session), 0))
+            json.dumps([list(s) for s in e.shown], ensure_ascii=False), sessions.session_key(e.session), 0))
             for e in queries
         ]
         opened = [_safe((f.query_id, f.kind, f.article_id, f.anchor, f.position, None, f.ts))
