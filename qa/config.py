@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     reranker: Path | None = Field(
         None, description="Cross-encoder folder (qa train-rerank): final questions (rerank=true) are reread by it"
     )
+    final_index_dir: Path | None = Field(
+        None, description="Index folder of a costlier build for final questions (rerank=true: Enter, the agent "
+        "console): e.g. `qa ingest --model <e5 folder> --out DIR`, or one `qa adapt --index DIR` adapted. As-you-type "
+        "questions stay on index_dir (docs/quality.md, 'A final build')"
+    )
+    final_model: str | None = Field(
+        None, description="The model final_index_dir's builds were embedded with (default: `model`; a build of "
+        "`qa adapt` carries its own)"
+    )
     query_cache: int = Field(4096, description="Query vectors kept in an LRU cache (0: none)")
     encode_batch: int = Field(
         8, ge=1, le=64, description="Questions reaching a worker together are encoded in one call, up to this many "

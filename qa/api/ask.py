@@ -41,12 +41,15 @@ async def answer(
     themselves: a search is ~3 ms of CPU under the GIL, so a threadpool hop and a
     second validation of the response model would only add overhead. The question's
     vector comes from the worker's batcher: questions arriving together share one
-    encoder call (qa/api/batching.py)."""
+    encoder call (qa/api/batching.py). A final question (`rerank`) is answered by the
+    final build where the service has one (`Service.final_searcher`)."""
     started = time.perf_counter()
     if req.category and req.category not in searcher.categories:
         raise HTTPException(
             422, detail=f"category: unknown category '{req.category}' (known: {', '.join(searcher.categories)})"
         )
+    final = service.final_searcher() if req.rerank else None
+    searcher = final or searcher
     prepared = searcher.prepare(req.question, req.lang)
     encoded = None
     if batcher is not None and searcher.query_vectors is not None and searcher.ranking.dense:
@@ -62,6 +65,7 @@ async def answer(
         prepared=prepared,
         encoded=encoded,
     )
+    result.reranked = result.reranked or final is not None
     support = None
     if not result.answered:
         lang = result.query_lang if result.query_lang in SUPPORT_MESSAGE else (req.fallback_lang or "en")
@@ -86,6 +90,7 @@ async def answer(
         rules=[RuleFired(name=f.rule.name, action=f.rule.action, target=f.rule.target, effect=f.effect)
                for f in result.rules],
         reranked=result.reranked,
+        stage="final" if final is not None else "first",
         took_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     record_ask(recorder, query_id, req, result, searcher, body.took_ms)

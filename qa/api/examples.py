@@ -58,6 +58,7 @@ ANSWER = {
     "support": None,
     "rules": [],
     "reranked": False,
+    "stage": "first",
     "took_ms": 3.2,
 }
 

@@ -158,8 +158,11 @@ class AskResponse(BaseModel):
     results: list[Result]
     support: SupportPointer | None = Field(None, description="Where to turn when answered is false")
     rules: list[RuleFired] = Field(default_factory=list, description="Rules that acted on this question")
-    reranked: bool = Field(False, description="The second stage reread the top results (asked with rerank=true, "
-                           "on a service that has one)")
+    reranked: bool = Field(False, description="A second stage answered: it reread the top results, or the final "
+                           "build answered (asked with rerank=true, on a service that has one)")
+    stage: Literal["first", "final"] = Field(
+        "first", description="Which build answered: the first (as-you-type) one, or the final build "
+        "(HELPDESK_QA_FINAL_INDEX_DIR) for a final question")
     took_ms: float
 
     model_config = ConfigDict(json_schema_extra={"examples": [examples.ANSWER]})

@@ -29,7 +29,8 @@ def readyz(service: Annotated[Service, Depends(get_service)],
     `store`: the event store, "ok" or "degraded" with the reason (a store fault never
     stops answering, so it does not change `status`), or "off". `adapt`: where the
     background adaptation of the index folder stands (docs/adapt.md); readiness never
-    waits for it."""
+    waits for it. `final`, with `HELPDESK_QA_FINAL_INDEX_DIR`: the build that answers
+    final questions, or why the first build answers them (not ready, stale)."""
     adapt = summary(service.settings.index_dir, service.settings.adapt)
     if DRAINING.is_set():
         return JSONResponse(status_code=503, content={"status": "draining", "detail": "shutting down"})
@@ -42,4 +43,5 @@ def readyz(service: Annotated[Service, Depends(get_service)],
     if service.degraded:
         body["reason"] = service.degraded
     body["store"] = recorder.store.health() if recorder is not None else {"status": "off"}
-    return dict(body, index={k: m.get(k) for k in keys}, adapt=adapt)
+    final = service.final_status()  # the build for final questions, where one is configured
+    return dict(body, index={k: m.get(k) for k in keys}, adapt=adapt, **({"final": final} if final else {}))

@@ -3,6 +3,8 @@ that hand them to the routers."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from pathlib import Path
@@ -48,6 +50,10 @@ class Service:
         self.degraded: str | None = None  # why the served build is not the current one
         self._lock = threading.Lock()
         self._staged: dict[str, tuple[BuildModels, Encoder | None, Reranker | None]] = {}
+        # A costlier build for final questions (`final_index_dir`), loaded and reloaded
+        # beside this one the same way; `final_searcher` says when it may answer.
+        self.final: Service | None = Service(final_settings(settings)) if settings.final_index_dir else None
+        self._final_state: str | None = None
 
     def _pointer(self) -> str | None:
         """`CURRENT` as text for change detection and messages, whatever bytes it holds."""
@@ -82,6 +88,12 @@ class Service:
         self._staged[folder.name] = (models, encoder, reranker)
 
     def load(self) -> None:
+        self._load()
+        if self.final is not None:
+            self.final.load()
+            self._log_final()
+
+    def _load(self) -> None:
         s = self.settings
         pointer = self._pointer()
         self._staged.clear()
@@ -130,7 +142,58 @@ class Service:
         # start-up (still being copied in beside a starting replica, say) is served as
         # soon as it is whole, without a restart.
         if self._pointer() != self.pointer or self.searcher is None:
-            self.load()
+            self._load()
+        if self.final is not None:
+            self.final.reload_if_changed()
+            self._log_final()
+
+    def final_searcher(self) -> Searcher | None:
+        """The final build's searcher, when there is one and it was built from the same
+        corpus version as the build served here; None: final questions are answered here.
+        (After an edit the first build is rebuilt at once; a final build of the old
+        corpus would answer with sections that changed or are gone.)"""
+        first, final = self.searcher, self.final.searcher if self.final is not None else None
+        if first is None or final is None or _corpus(final) != _corpus(first):
+            return None
+        return final
+
+    def final_status(self) -> dict | None:
+        """/readyz's `final`: which build answers final questions, or why none does."""
+        if self.final is None:
+            return None
+        final = self.final
+        if final.searcher is None:
+            return {"status": "not ready", "detail": final.error, "answered_by": "the first build"}
+        body = {"build": final.build, "model": final.searcher.index.manifest.get("model")}
+        if self.final_searcher() is None:
+            return dict(body, status="stale", answered_by="the first build",
+                        detail=f"built from another corpus version ({_corpus(final.searcher)}) than the first build "
+                               f"({_corpus(self.searcher) if self.searcher else None}): rebuild it")
+        return dict(body, status="degraded" if final.degraded else "ready", answered_by="the final build",
+                    **({"reason": final.degraded} if final.degraded else {}))
+
+    def _log_final(self) -> None:
+        state = (self.final_status() or {}).get("status")
+        if state != self._final_state:
+            self._final_state = state
+            (log.info if state == "ready" else log.warning)(
+                "final questions: %s", json.dumps(self.final_status(), ensure_ascii=False))
+
+
+def _corpus(searcher: Searcher) -> str:
+    """What a build was made of, whatever the model: the articles, the sections parsed
+    from them, the synonyms and the rules (12 hex digits of their hashes)."""
+    m = searcher.index.manifest
+    files = m.get("files") or {}
+    parts = [m.get("corpus_hash"), *(files.get(f) for f in ("sections.json", "synonyms.json", "rules.json"))]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+def final_settings(settings: Settings) -> Settings:
+    """The settings the final build is served with: its folder and model, no final of its own."""
+    return settings.model_copy(update={
+        "index_dir": settings.final_index_dir, "model": settings.final_model or settings.model,
+        "final_index_dir": None, "final_model": None})
 
 
 # Dependencies are `async def`: a plain `def` would run in the threadpool on every request.

@@ -34,13 +34,16 @@ def paths(questions: list[str]) -> dict[str, list[str]]:
 
 def path_rows(index_dir: Path, questions: list[str], seconds: float, workers: int, echo=print) -> dict[str, dict]:
     """Each path at PATH_CLIENTS clients on the default server (query cache off). The
-    final path uses the second stage configured in the environment (HELPDESK_QA_RERANKER)
-    if any; without one, rerank=true changes nothing."""
+    final path uses what the environment configures for final questions (a final build,
+    HELPDESK_QA_FINAL_INDEX_DIR; a cross-encoder, HELPDESK_QA_RERANKER); without either,
+    rerank=true changes nothing."""
     rows = {}
     env = {"HELPDESK_QA_QUERY_CACHE": "0"}
     for name, sent in paths(questions).items():
         rows[name] = load_table(index_dir, questions, [PATH_CLIENTS], seconds, workers, env, paths=sent)[0]
-    second = os.environ.get("HELPDESK_QA_RERANKER") or "none configured: rerank=true changes nothing"
+    configured = (("HELPDESK_QA_FINAL_INDEX_DIR", "final build"), ("HELPDESK_QA_RERANKER", "cross-encoder"))
+    second = ", ".join(f"{label} {os.environ[var]}" for var, label in configured if os.environ.get(var)) \
+        or "none configured: rerank=true changes nothing"
     echo(format_load(list(rows.values()), f"\neach path, {PATH_CLIENTS} clients (rows: {', '.join(rows)}); "
                      f"second stage: {second}"))
     return rows
