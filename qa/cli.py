@@ -476,7 +476,8 @@ def _add_quality_commands(sub, s) -> None:
     p = sub.add_parser("tune", help="choose the ranking weights for a model on labelled questions")
     _add_eval_inputs(p, s.index_dir / "cache", TUNING_SETS, "the dev set and XQuAD")
     p.add_argument("--model", default=s.model, help="default: %(default)s")
-    p.add_argument("--write", action="store_true", help="store the weights in qa/ranking.json")
+    p.add_argument("--write", action="store_true",
+                   help="store the weights in qa/ranking.json (a model folder's: FOLDER/ranking.json)")
     p.add_argument("--keep-weights", action="store_true",
                    help="keep the model's current weights; fit only the no-answer decision")
     p.set_defaults(func=cmd_tune)
