@@ -95,21 +95,17 @@ class Ranking:
     def save(self, model: str, path: Path = RANKING_FILE) -> Path:
         """Store the tuned values as `model`'s entry of `path` (`entry_name`), keeping the
         other models'; for a model folder, in the folder (`MODEL_RANKING_FILE`)."""
-        if Path(model).is_dir():
-            own = Path(model) / MODEL_RANKING_FILE
-            entry = self.tuned_values()
-            if self.answer_model is not None:
-                entry["answer_model"] = self.answer_model.to_json()
-            own.write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-            return own
-        try:
-            table = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            table = {}
-        name = entry_name(model)
-        table[name] = self.tuned_values()
+        entry = self.tuned_values()
         if self.answer_model is not None:
-            table[name]["answer_model"] = self.answer_model.to_json()
+            entry["answer_model"] = self.answer_model.to_json()
+        if Path(model).is_dir():
+            path, table = Path(model) / MODEL_RANKING_FILE, entry
+        else:
+            try:
+                table = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                table = {}
+            table[entry_name(model)] = entry
         path.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return path
 

@@ -153,7 +153,7 @@ class Service:
         (After an edit the first build is rebuilt at once; a final build of the old
         corpus would answer with sections that changed or are gone.)"""
         first, final = self.searcher, self.final.searcher if self.final is not None else None
-        if first is None or final is None or _corpus(final) != _corpus(first):
+        if first is None or final is None or _made_of(final) != _made_of(first):
             return None
         return final
 
@@ -167,26 +167,31 @@ class Service:
         body = {"build": final.build, "model": final.searcher.index.manifest.get("model")}
         if self.final_searcher() is None:
             return dict(body, status="stale", answered_by="the first build",
-                        detail=f"built from another corpus version ({_corpus(final.searcher)}) than the first build "
-                               f"({_corpus(self.searcher) if self.searcher else None}): rebuild it")
+                        detail=f"built from another corpus version ({_digest(final.searcher)}) than the first build "
+                               f"({_digest(self.searcher) if self.searcher else None}): rebuild it")
         return dict(body, status="degraded" if final.degraded else "ready", answered_by="the final build",
                     **({"reason": final.degraded} if final.degraded else {}))
 
     def _log_final(self) -> None:
-        state = (self.final_status() or {}).get("status")
-        if state != self._final_state:
-            self._final_state = state
-            (log.info if state == "ready" else log.warning)(
-                "final questions: %s", json.dumps(self.final_status(), ensure_ascii=False))
+        status = self.final_status() or {}
+        if status.get("status") != self._final_state:
+            self._final_state = status.get("status")
+            (log.info if self._final_state == "ready" else log.warning)(
+                "final questions: %s", json.dumps(status, ensure_ascii=False))
 
 
-def _corpus(searcher: Searcher) -> str:
-    """What a build was made of, whatever the model: the articles, the sections parsed
-    from them, the synonyms and the rules (12 hex digits of their hashes)."""
+def _made_of(searcher: Searcher) -> tuple:
+    """What a build was made of, whatever the model: the hashes of its articles, of the
+    sections parsed from them, of the synonyms and of the rules, from its manifest (read
+    on every final question: a tuple compare, no hashing)."""
     m = searcher.index.manifest
     files = m.get("files") or {}
-    parts = [m.get("corpus_hash"), *(files.get(f) for f in ("sections.json", "synonyms.json", "rules.json"))]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+    return (m.get("corpus_hash"), *(files.get(f) for f in ("sections.json", "synonyms.json", "rules.json")))
+
+
+def _digest(searcher: Searcher) -> str:
+    """`_made_of` in 12 hex digits, for /readyz and the log."""
+    return hashlib.sha256(json.dumps(_made_of(searcher)).encode()).hexdigest()[:12]
 
 
 def final_settings(settings: Settings) -> Settings:
