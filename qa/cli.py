@@ -292,13 +292,13 @@ def _fit_answer_model(sets, chosen: dict, ranking, cache_dir: Path):
     from .quality.evaluate import corpus_cache
 
     first = sets[0]
-    off_domain = [(q.q, q.lang) for s in sets[1:] if Path(s.corpus).resolve() != Path(first.corpus).resolve()
-                  for q in chosen[s.name].questions]
+    off_domain = [(q.q, q.lang, "|".join(q.gold)) for s in sets[1:]
+                  if Path(s.corpus).resolve() != Path(first.corpus).resolve() for q in chosen[s.name].questions]
     encoder = chosen[first.name].searcher.encoder
     cache = EmbeddingCache(corpus_cache(cache_dir, first.corpus), encoder.identity)
     corpus = load_corpus(first.corpus)
     examples, x, y = training_set(corpus, encoder, ranking, off_domain, cache)
-    model = fit_for_corpus(corpus, x, y)
+    model = fit_for_corpus(corpus, examples, x, y)
     print(f"no-answer decision fitted on {first.corpus}'s phrasings and headings, the written unanswerable "
           f"questions and {len(off_domain)} off-domain ones (threshold {model.threshold})")
     system = chosen[first.name]

@@ -75,7 +75,7 @@ def test_training_examples_come_from_the_corpus_and_the_written_negatives(search
     examples = corpus_examples(corpus)
     assert {e.source for e in examples} == {"phrasing", "heading"} and all(e.answerable for e in examples)
     assert sum(e.source == "phrasing" for e in examples) == sum(len(a.questions) for a in corpus.articles)
-    negatives = negative_examples([("Who wrote Faust?", "en")] * 3)
+    negatives = negative_examples([("Who wrote Faust?", "en", "xq-faust")] * 3)
     assert sum(e.source == "off-domain" for e in negatives) == 3 and len(negatives) > 300
     assert not any(e.answerable for e in negatives)
     held = {"acc-password-reset"}
@@ -137,3 +137,25 @@ def test_the_fitted_decision_is_used_only_on_the_corpus_it_was_fitted_on(searche
     result = other.search("how do I reset my password")
     assert result.answer_probability is None  # the confidence threshold decides there
     assert result.answered == (result.confidence >= other.ranking.threshold)
+
+
+def test_a_written_negative_is_asked_without_its_translations(searcher, encoder):
+    from qa.answerability import unanswerable_questions
+    from qa.corpus import load_corpus
+    from qa.quality.answerability import feature_matrix, topic_folds
+
+    rows = unanswerable_questions()
+    written = [Example(r["q"], r["lang"], False, source="written", group=r.get("topic", "")) for r in rows]
+    folds = topic_folds(written)
+    hemohim = [n for n, e in enumerate(written) if e.group == "How much does HemoHIM cost?"]
+    assert len(hemohim) >= 3 and len({folds[n] for n in hemohim}) == 1  # en, de, ru (and Latin) together
+    assert len(set(folds)) == 5 and not all(e.group for e in written)  # a lone question is its own topic
+
+    german = next(n for n in hemohim if written[n].lang == "de")
+    english = next(n for n in hemohim if written[n].lang == "en")
+    to_english = float(searcher.encoder.encode_queries([written[german].text])[0]
+                       @ searcher.index.unanswerable[english])
+    x = feature_matrix(load_corpus(CORPUS), encoder, searcher.ranking, written)
+    near = x[german, list(FEATURES).index("near_unanswerable")]
+    # With only its own vector left out, its English version would be the nearest.
+    assert to_english > 0.7 and near < to_english - 0.1

@@ -11,6 +11,15 @@ Training examples never come from a set the decision is reported on:
   ("near_unanswerable"), so each of them is asked against an index that lacks its fold
   of them: otherwise it would find itself.
 
+Folds keep a topic together. Many written questions are one question in three
+languages ("How much does HemoHIM cost?", "Was kostet das HemoHIM-Set?", "сколько стоит
+Хемохим", marked with a shared `topic`), and a multilingual encoder puts translations
+close together. A fold that held out the English one but kept its German one would let
+it find its own topic at cosine ~0.8, which a member's new question never does; the
+decision would learn to trust closeness to the written questions more than it should.
+The same holds for the threshold's out-of-fold probabilities: phrasings and headings
+are grouped by article, written questions by topic, XQuAD's by Wikipedia article.
+
 The decision threshold assumes that `PRIOR` of the questions members ask have no
 answer (a product assumption, not a fitted value) and maximises the F1 of "no
 answer" on out-of-fold predictions, reweighted to that prior.
@@ -42,28 +51,43 @@ class Example:
     answerable: bool
     category: str = ""  # the article's, for answerable examples
     source: str = ""  # phrasing, heading, written, off-domain
+    group: str = ""  # what must share a fold: the article, the written topic, the XQuAD article
+
+    @property
+    def fold_key(self) -> str:
+        return self.group or self.text
 
 
 def corpus_examples(corpus: Corpus) -> list[Example]:
     """Every phrasing and every section heading (not the intro) as an answerable question."""
     out = []
     for a in corpus.articles:
-        out.extend(Example(q, a.lang, True, a.category, "phrasing") for q in a.questions)
-        out.extend(Example(s.title, a.lang, True, a.category, "heading") for s in a.sections if s.position > 0)
+        out.extend(Example(q, a.lang, True, a.category, "phrasing", a.id) for q in a.questions)
+        out.extend(Example(s.title, a.lang, True, a.category, "heading", a.id) for s in a.sections if s.position > 0)
     return out
 
 
-def negative_examples(off_domain: list[tuple[str, str]] = (), seed: int = 0) -> list[Example]:
-    """The written unanswerable questions, and up to XQUAD_PER_LANGUAGE off-domain ones per language."""
-    out = [Example(row["q"], row["lang"], False, source="written") for row in unanswerable_questions()]
+def negative_examples(off_domain: list[tuple[str, str, str]] = (), seed: int = 0) -> list[Example]:
+    """The written unanswerable questions, and up to XQUAD_PER_LANGUAGE off-domain ones
+    per language (`off_domain`: text, language, group)."""
+    out = [Example(row["q"], row["lang"], False, source="written", group=row.get("topic", ""))
+           for row in unanswerable_questions()]
     rng = random.Random(seed)
-    by_lang: dict[str, list[str]] = {}
-    for text, lang in off_domain:
-        by_lang.setdefault(lang, []).append(text)
-    for lang, texts in sorted(by_lang.items()):
-        picked = rng.sample(texts, min(XQUAD_PER_LANGUAGE, len(texts)))
-        out.extend(Example(t, lang, False, source="off-domain") for t in picked)
+    by_lang: dict[str, list[tuple[str, str]]] = {}
+    for text, lang, group in off_domain:
+        by_lang.setdefault(lang, []).append((text, group))
+    for lang, rows in sorted(by_lang.items()):
+        picked = rng.sample(rows, min(XQUAD_PER_LANGUAGE, len(rows)))
+        out.extend(Example(t, lang, False, source="off-domain", group=g) for t, g in picked)
     return out
+
+
+def topic_folds(examples: list[Example], folds: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """Each example's fold, every `fold_key` wholly in one fold (the module docstring says why)."""
+    keys = sorted({e.fold_key for e in examples})
+    random.Random(seed).shuffle(keys)
+    fold_of = {k: n % folds for n, k in enumerate(keys)}
+    return np.array([fold_of[e.fold_key] for e in examples], dtype=int)
 
 
 def _without_phrasings(corpus: Corpus, article_ids: set[str]) -> Corpus:
@@ -87,10 +111,13 @@ def feature_matrix(corpus: Corpus, encoder: Encoder, ranking: Ranking, examples:
         searcher = Searcher(build_index(_without_phrasings(corpus, fold), encoder, cache), encoder, plain)
         for n in mine:
             rows[n] = _features(searcher, examples[n])
+    # The written negatives' own vectors are in the index (in the order of the file, as
+    # `examples` lists them): each topic fold is asked without the whole fold's vectors.
     written = [n for n, e in enumerate(examples) if e.source == "written"]
-    for k in range(FOLDS):  # the written negatives' own vectors are in the index: leave their fold out
-        mine = written[k::FOLDS]
-        keep = np.setdiff1d(np.arange(len(full.index.unanswerable)), np.arange(len(written))[k::FOLDS])
+    written_fold = topic_folds([examples[n] for n in written])
+    for k in range(FOLDS):
+        mine = [n for n, f in zip(written, written_fold) if f == k]
+        keep = np.flatnonzero(written_fold != k)
         searcher = Searcher(replace(full.index, unanswerable=full.index.unanswerable[keep]), encoder, plain)
         for n in mine:
             rows[n] = _features(searcher, examples[n])
@@ -120,13 +147,18 @@ def choose_threshold(probabilities: np.ndarray, answerable: np.ndarray, prior: f
     return best
 
 
-def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, seed: int = 0) -> Answerability:
-    """Fit on everything; the threshold from out-of-fold probabilities (5 random folds)."""
-    order = np.random.default_rng(seed).permutation(len(x))
+def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray | None = None,
+                       seed: int = 0) -> Answerability:
+    """Fit on everything; the threshold from out-of-fold probabilities. `folds`: each
+    row's fold (`topic_folds`); without, 5 random folds."""
+    if folds is None:
+        folds = np.random.default_rng(seed).permutation(len(x)) % FOLDS
     out_of_fold = np.zeros(len(x))
     for k in range(FOLDS):
-        held = order[k::FOLDS]
-        train = np.setdiff1d(order, held)
+        held = np.flatnonzero(folds == k)
+        train = np.flatnonzero(folds != k)
+        if not len(held) or not len(train):
+            continue
         model = fit(x[train], answerable[train])
         out_of_fold[held] = [model.probability(row) for row in x[held]]
     model = fit(x, answerable)
@@ -134,14 +166,15 @@ def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, seed: int = 0) -> 
     return model
 
 
-def fit_for_corpus(corpus: Corpus, x: np.ndarray, answerable: np.ndarray) -> Answerability:
-    """`fit_with_threshold`, marked with the corpus's article ids (`Answerability.applies_to`)."""
-    model = fit_with_threshold(x, answerable)
+def fit_for_corpus(corpus: Corpus, examples: list[Example], x: np.ndarray, answerable: np.ndarray) -> Answerability:
+    """`fit_with_threshold` over topic folds, marked with the corpus's article ids
+    (`Answerability.applies_to`)."""
+    model = fit_with_threshold(x, answerable, topic_folds(examples))
     model.articles = sorted({a.id for a in corpus.articles})
     return model
 
 
-def training_set(corpus: Corpus, encoder: Encoder, ranking: Ranking, off_domain: list[tuple[str, str]],
+def training_set(corpus: Corpus, encoder: Encoder, ranking: Ranking, off_domain: list[tuple[str, str, str]],
                  cache: EmbeddingCache | None = None) -> tuple[list[Example], np.ndarray, np.ndarray]:
     """The examples, their features and labels (see the module docstring)."""
     examples = corpus_examples(corpus) + negative_examples(off_domain)
@@ -155,7 +188,8 @@ def leave_category_out(examples: list[Example], x: np.ndarray, y: np.ndarray) ->
     out = {}
     for category in sorted({e.category for e in examples if e.category}):
         keep = np.array([not (e.answerable and e.category == category) for e in examples])
-        out[category] = fit_with_threshold(x[keep], y[keep])
+        kept = [e for e, k in zip(examples, keep) if k]
+        out[category] = fit_with_threshold(x[keep], y[keep], topic_folds(kept))
     return out
 
 
