@@ -64,6 +64,33 @@ def test_tiny_training_lowers_the_loss_and_serves_without_torch(tiny_model):
     assert first > 0.5, (first, scores)
 
 
+def test_the_cross_encoder_reads_the_question_from_its_first_step(e5_folder, tiny_model):
+    """Before any training the scorer ranks by what the question says (its head starts as
+    the similarity of the question's half and the section's half); a mean over the whole
+    pair with a fresh head ranked the same sections first whatever was asked."""
+    import torch
+    from tokenizers import Tokenizer
+
+    from qa.training.cross_pairs import Group
+    from qa.training.cross_train import _scorer, _tensors
+
+    passages = ["Forgot your password: open the login page and click Forgot password.",
+                "Track your parcel: copy the tracking number from the order.",
+                "Bonus payout dates: bonuses are paid twice a month."]
+    questions = ["I forgot my password", "where is my parcel", "when are bonuses paid"]
+    groups = [Group(q, passages[0], passages[1:], "a", "question") for q in questions]
+    model = _scorer(e5_folder, 2).eval()
+    ids, mask = _tensors(Tokenizer.from_file(str(e5_folder / "tokenizer.json")), groups, 2, 64)
+    with torch.no_grad():
+        scores = model(ids, mask).view(3, 3).numpy()
+    assert [int(np.argmax(row)) for row in scores] == [0, 1, 2], scores
+    # And once trained and exported, the served model still tells the questions apart.
+    from qa.rerank import CrossEncoder
+
+    served = CrossEncoder(tiny_model[0])
+    assert int(np.argmax(served.score("I forgot my password", passages))) == 0
+
+
 def test_final_search_is_reread_and_the_as_you_type_one_is_not(searcher, tiny_model):
     from qa.rerank import CrossEncoder, Reranker, section_text
     from qa.search import Searcher

@@ -1,11 +1,12 @@
 """Train the second stage: a cross-encoder cut from the rebuilt e5, on the corpus alone.
 
 The model is e5's first `layers` transformer layers (e5-small has 12; a cut reads a
-pair several times faster) with mean pooling and one linear output, trained listwise:
-each group's positive against its negatives (qa/training/cross_pairs.py), softmax
-cross-entropy. The word embeddings stay frozen: they are most of the weights (250k
-words x 384) and the corpus has a few thousand examples; frozen, words the corpus never
-uses keep their multilingual meaning.
+pair several times faster) reading "<s> question </s></s> section </s>" in one pass.
+The question's tokens and the section's are pooled apart, and one linear output reads
+their product (`_scorer` says why). Trained listwise: each group's positive against its
+negatives (qa/training/cross_pairs.py), softmax cross-entropy. The word embeddings
+stay frozen: they are most of the weights (250k words x 384) and the corpus has a few
+thousand examples; frozen, words the corpus never uses keep their multilingual meaning.
 
 The result is exported to ONNX with int8 weights (qa/rerank/cross.py reads it without
 torch). Only this module imports torch.
@@ -28,8 +29,21 @@ from ..rerank.cross import CONFIG_FILE, MODEL_FILE, TRUNCATION
 from .cross_pairs import Group
 from .options import CrossOptions
 
+SEPARATOR_ID = 2  # "</s>" in e5's (XLM-R's) vocabulary: one ends the question, two start the section
+START_SCALE = 10.0  # the head starts as 10 x the cosine of the two halves
+
 
 def _scorer(base: Path, layers: int):
+    """One linear output over (question half) x (section half), each mean-pooled from the
+    joint pass and normalised.
+
+    Why not one mean over the whole pair: a linear head over it is close to a sum of a
+    question term and a section term, and the question term is the same for every
+    candidate of a question, so the softmax cancels it. Such a model learned which
+    sections are often right and ignored the question (alone over ten candidates it
+    ranked below a random pick on XQuAD; docs/quality.md). The product starts as e5's own
+    question-to-section similarity, which training then refines with what the two halves
+    saw of each other."""
     import torch
     from transformers import AutoModel
 
@@ -38,14 +52,28 @@ def _scorer(base: Path, layers: int):
             super().__init__()
             self.encoder = AutoModel.from_pretrained(str(base), num_hidden_layers=layers, add_pooling_layer=False)
             self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
+            with torch.no_grad():
+                self.head.weight.fill_(1.0)
+                self.head.bias.zero_()
+            self.scale = torch.nn.Parameter(torch.tensor(START_SCALE))
 
         def forward(self, input_ids, attention_mask):
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            weights = attention_mask.unsqueeze(-1).to(states.dtype)
-            pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return self.head(pooled).squeeze(-1)
+            separators = torch.cumsum((input_ids == SEPARATOR_ID).to(torch.long), dim=1)
+            mask = attention_mask.to(states.dtype)
+            question = _mean(states, (separators == 0).to(states.dtype) * mask)
+            section = _mean(states, (separators == 2).to(states.dtype) * mask)
+            return self.head(question * section * self.scale).squeeze(-1)
 
     return Scorer()
+
+
+def _mean(states, weights):
+    import torch
+
+    weights = weights.unsqueeze(-1)
+    pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)
 
 
 def _batches(groups: list[Group], options: CrossOptions, rng: random.Random):
