@@ -147,12 +147,9 @@ def choose_threshold(probabilities: np.ndarray, answerable: np.ndarray, prior: f
     return best
 
 
-def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray | None = None,
-                       seed: int = 0) -> Answerability:
-    """Fit on everything; the threshold from out-of-fold probabilities. `folds`: each
-    row's fold (`topic_folds`); without, 5 random folds."""
-    if folds is None:
-        folds = np.random.default_rng(seed).permutation(len(x)) % FOLDS
+def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray) -> Answerability:
+    """Fit on everything; the threshold from out-of-fold probabilities, `folds` giving
+    each row's fold (`topic_folds`)."""
     out_of_fold = np.zeros(len(x))
     for k in range(FOLDS):
         held = np.flatnonzero(folds == k)
