@@ -75,8 +75,12 @@ class Answerability:
         return bool(ids) and len(ids.intersection(self.articles)) >= MIN_SHARED * len(ids)
 
     def probability(self, features: np.ndarray) -> float:
-        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
-        return float(1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias))))
+        return float(self.probabilities(features))
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """The probability of an answer for one feature vector, or for each row of a matrix."""
+        z = (np.asarray(rows, dtype=np.float64) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
     def answered(self, features: np.ndarray) -> bool:
         return self.probability(features) >= self.threshold

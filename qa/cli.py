@@ -288,7 +288,14 @@ def _fit_answer_model(sets, chosen: dict, ranking, cache_dir: Path):
     corpora (XQuAD) are off-domain there."""
     from .corpus import load_corpus
     from .index import EmbeddingCache
-    from .quality.answerability import fit_for_corpus, format_leave_category_out, leave_category_out, training_set
+    from .quality.answerability import (
+        feature_ablation,
+        fit_for_corpus,
+        format_ablation,
+        format_leave_category_out,
+        leave_category_out,
+        training_set,
+    )
     from .quality.evaluate import corpus_cache
 
     first = sets[0]
@@ -301,6 +308,7 @@ def _fit_answer_model(sets, chosen: dict, ranking, cache_dir: Path):
     model = fit_for_corpus(corpus, examples, x, y)
     print(f"no-answer decision fitted on {first.corpus}'s phrasings and headings, the written unanswerable "
           f"questions and {len(off_domain)} off-domain ones (threshold {model.threshold})")
+    print(format_ablation(feature_ablation(examples, x, y)))
     system = chosen[first.name]
     folds = {c: replace(m, articles=model.articles) for c, m in leave_category_out(examples, x, y).items()}
     print(format_leave_category_out(folds,

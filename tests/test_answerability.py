@@ -13,6 +13,7 @@ from qa.quality.answerability import (
     _without_phrasings,
     choose_threshold,
     corpus_examples,
+    feature_ablation,
     negative_examples,
 )
 
@@ -35,6 +36,18 @@ def test_a_stored_model_is_refused_when_its_features_changed():
     assert Answerability.from_json(data) == model
     assert Answerability.from_json(dict(data, features=list(FEATURES)[:-1])) is None
     assert Answerability.from_json(None) is None
+
+
+def test_the_ablation_finds_the_feature_that_carries_the_decision():
+    rng = np.random.default_rng(1)
+    y = np.array([True] * 300 + [False] * 100)
+    x = rng.normal(0, 1, (len(y), len(FEATURES)))
+    x[:, FEATURES.index("known")] += np.where(y, 1.5, -1.5)  # the only informative feature
+    examples = [Example(f"q{n}", "en", bool(a), group=f"topic{n // 4}") for n, a in enumerate(y)]
+    losses = feature_ablation(examples, x, y)
+    rises = {name: loss - losses["all"] for name, loss in losses.items() if name != "all"}
+    assert max(rises, key=rises.get) == "known" and rises["known"] > 0.2
+    assert all(rise < 0.05 for name, rise in rises.items() if name != "known")  # noise is worth nothing
 
 
 def test_the_threshold_follows_the_assumed_share_of_unanswerable_questions():

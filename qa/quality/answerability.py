@@ -157,10 +157,38 @@ def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray)
         if not len(held) or not len(train):
             continue
         model = fit(x[train], answerable[train])
-        out_of_fold[held] = [model.probability(row) for row in x[held]]
+        out_of_fold[held] = model.probabilities(x[held])
     model = fit(x, answerable)
     model.threshold = round(choose_threshold(out_of_fold, answerable), 4)
     return model
+
+
+def out_of_fold_loss(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray) -> float:
+    """The class-balanced log loss of out-of-fold probabilities: how well the features
+    tell the training examples apart on topics the fit did not see."""
+    p = np.zeros(len(x))
+    for k in range(FOLDS):
+        held = folds == k
+        if held.any() and (~held).any():
+            p[held] = fit(x[~held], answerable[~held]).probabilities(x[held])
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-0.5 * (np.log(p[answerable]).mean() + np.log(1 - p[~answerable]).mean()))
+
+
+def feature_ablation(examples: list[Example], x: np.ndarray, answerable: np.ndarray) -> dict[str, float]:
+    """`out_of_fold_loss` with every feature ("all") and without each one: the procedure
+    a feature is kept by (it must lower the loss), and what each one is worth."""
+    folds = topic_folds(examples)
+    out = {"all": out_of_fold_loss(x, answerable, folds)}
+    for n, name in enumerate(FEATURES):
+        out[name] = out_of_fold_loss(np.delete(x, n, axis=1), answerable, folds)
+    return out
+
+
+def format_ablation(losses: dict[str, float]) -> str:
+    worth = sorted(((loss - losses["all"], name) for name, loss in losses.items() if name != "all"), reverse=True)
+    return (f"out-of-fold log loss on the training examples {losses['all']:.4f}; without each feature, "
+            "the loss rises by:\n" + "\n".join(f"  {name:<18}{rise:+.4f}" for rise, name in worth))
 
 
 def fit_for_corpus(corpus: Corpus, examples: list[Example], x: np.ndarray, answerable: np.ndarray) -> Answerability:
