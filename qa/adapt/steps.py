@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..artifact import MODELS, adopt, current_build, read_pointer, save_index
@@ -123,6 +123,31 @@ def export_e5(run: Run) -> None:
     run.encoder_folder = _keep_model(tmp, run.root / MODELS, "encoder", read_info(tmp)["version"])
     shutil.rmtree(run.trained, ignore_errors=True)  # 470 MB of torch weights, served as ONNX from now on
     run.trained = None
+
+
+def fit_no_answer(run: Run) -> None:
+    """The adapted encoder's own no-answer decision (qa/quality/answerability.py, as `qa
+    tune --keep-weights` fits it, without off-domain questions: an operator's machine has
+    none), stored with its weights in the encoder folder, which the build carries.
+    Without it the build would decide by its confidence alone: the default model's
+    decision reads another model's cosines (`Ranking.tuned`)."""
+    from ..encoder import Encoder
+    from ..quality.answerability import fit_for_corpus, training_set
+    from ..ranking import Ranking
+
+    assert run.encoder_folder is not None
+    encoder = Encoder(str(run.encoder_folder))
+    # The index folder's cache: the fit embeds the whole corpus first (its other builds
+    # only leave phrasings out), so the ingest step after it finds every vector there.
+    cache = EmbeddingCache(run.options.index_dir / "cache", encoder.identity)
+    ranking = Ranking.tuned(str(run.encoder_folder))
+    examples, x, y = training_set(run.corpus, encoder, ranking, [], cache)
+    run.progress(0.9)
+    decision = fit_for_corpus(run.corpus, examples, x, y)
+    replace(ranking, answer_model=decision).save(str(run.encoder_folder))
+    run.training.setdefault("e5", {})["no_answer"] = {"examples": len(examples), "unanswerable": int((~y).sum()),
+                                                      "threshold": decision.threshold}
+    log.info("adapt: no-answer decision fitted on %d examples (threshold %s)", len(examples), decision.threshold)
 
 
 def train_rerank(run: Run) -> None:
@@ -320,7 +345,8 @@ class Step:
 
 BUILD_E5 = Step("build-e5", build_base, 30)
 PARTS: dict[str, tuple[Step, ...]] = {
-    "e5": (BUILD_E5, Step("train-e5", train_e5, 1800), Step("export-e5", export_e5, 120)),
+    "e5": (BUILD_E5, Step("train-e5", train_e5, 1800), Step("export-e5", export_e5, 120),
+           Step("fit-no-answer", fit_no_answer, 240)),
     "rerank": (BUILD_E5, Step("train-rerank", train_rerank, 1200)),
 }
 DEFAULT_PARTS: tuple[str, ...] = ("e5",)
