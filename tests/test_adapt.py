@@ -290,6 +290,20 @@ def test_without_training_libraries_the_job_says_so(adapted, tiny_corpus, tmp_pa
     assert (index / "CURRENT").read_text() == current
 
 
+def test_too_few_phrasings_and_headings_fit_no_no_answer_decision(small_corpus, tmp_path):
+    from qa.adapt.steps import Options, Run, fit_no_answer
+    from qa.config import Settings
+
+    encoder = tmp_path / "encoder"  # not loaded: the step stops before it costs anything
+    encoder.mkdir()
+    corpus = load_corpus(small_corpus)  # three headings: nothing to learn "answerable" from
+    run = Run(Options(index_dir=tmp_path / "index", corpus_dir=small_corpus, settings=Settings()), corpus, corpus,
+              [], tmp_path / "work", encoder_folder=encoder)
+    fit_no_answer(run)
+    assert not (encoder / "ranking.json").exists() and "e5" not in run.training
+    assert Ranking.tuned(str(encoder)).answer_model is None  # it decides by its confidence
+
+
 def test_enough_change_means_a_new_category_not_an_edit(tiny_corpus):
     from dataclasses import replace
 

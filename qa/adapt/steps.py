@@ -37,6 +37,7 @@ log = logging.getLogger("qa.adapt")
 ASIDE = "aside"  # refused builds, each with `<name>.json` saying why
 CANDIDATES = "candidates"  # builds being made (removed at the start of each job)
 KEEP_ASIDE = 2
+MIN_ANSWERABLE = 20  # phrasings and headings a no-answer decision is fitted on, at least
 
 
 @dataclass
@@ -132,10 +133,15 @@ def fit_no_answer(run: Run) -> None:
     Without it the build would decide by its confidence alone: the default model's
     decision reads another model's cosines (`Ranking.tuned`)."""
     from ..encoder import Encoder
-    from ..quality.answerability import fit_for_corpus, training_set
+    from ..quality.answerability import corpus_examples, fit_for_corpus, training_set
     from ..ranking import Ranking
 
     assert run.encoder_folder is not None
+    answerable = len(corpus_examples(run.corpus))
+    if answerable < MIN_ANSWERABLE:
+        log.warning("adapt: %d phrasings and headings are too few to fit a no-answer decision on: the build "
+                    "decides by its confidence", answerable)
+        return
     encoder = Encoder(str(run.encoder_folder))
     # The index folder's cache: the fit embeds the whole corpus first (its other builds
     # only leave phrasings out), so the ingest step after it finds every vector there.
