@@ -211,6 +211,36 @@ def test_no_index_gives_503_saying_to_run_ingest(tmp_path):
         server.stop()
 
 
+def test_an_unready_service_retries_an_unchanged_folder_rarely_and_a_changed_one_at_once(
+        tmp_path, sample_index_dir, monkeypatch):
+    import qa.api.service as service_module
+    from qa.artifact import read_pointer
+    from qa.config import Settings
+
+    root = tmp_path / "idx"
+    broken = root / "build-99990101T000000-broken"
+    broken.mkdir(parents=True)
+    (broken / "manifest.json").write_text("{}")
+    (root / CURRENT).write_text(broken.name)
+    tries = []
+    load = service_module.load_newest_intact  # the real one, counted
+    monkeypatch.setattr(service_module, "load_newest_intact", lambda *a, **k: tries.append(1) or load(*a, **k))
+    service = service_module.Service(Settings(index_dir=root))
+    service.load()
+    assert service.searcher is None and service.error
+    for _ in range(3):
+        service.reload_if_changed()
+    assert len(tries) == 2  # at start-up, then once more; the unchanged folder is not hashed again
+    monkeypatch.setattr(service_module, "RETRY_UNCHANGED", 0.0)
+    service.reload_if_changed()
+    assert len(tries) == 3 and service.searcher is None  # ... until RETRY_UNCHANGED has passed
+    monkeypatch.setattr(service_module, "RETRY_UNCHANGED", 300.0)
+    good = read_pointer(sample_index_dir)
+    shutil.copytree(sample_index_dir / good, root / good)  # a whole build arrives beside the broken one
+    service.reload_if_changed()
+    assert len(tries) == 4 and service.searcher is not None and service.build == good
+
+
 def test_service_keeps_last_good_index_and_picks_up_new_builds(tmp_path, sample_index_dir, encoder):
     from qa.artifact import save_index
     from qa.corpus import load_corpus

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +29,9 @@ log = logging.getLogger("qa.api")
 
 # Set by the server on SIGTERM (qa/ops/server.py): /readyz then answers 503 "draining".
 DRAINING = threading.Event()
+# While nothing is served, an unchanged index folder is tried again this often (loading
+# verifies every file's hash: hundreds of MB for a build that carries its model).
+RETRY_UNCHANGED = 300.0
 
 
 class Service:
@@ -58,6 +63,7 @@ class Service:
         self.final: Service | None = (Service(final_settings(settings), self._configured_rerankers)
                                       if settings.final_index_dir else None)
         self._final_state: str | None = None
+        self._tried: tuple[tuple, float] | None = None  # (folder_state, when) of the last retry while unready
 
     def _pointer(self) -> str | None:
         """`CURRENT` as text for change detection and messages, whatever bytes it holds."""
@@ -147,14 +153,22 @@ class Service:
         log.info("index loaded: %s (%s)", index.manifest.get("build_time"), folder.name)
 
     def reload_if_changed(self) -> None:
-        # While nothing is served, the same CURRENT is tried again: a build refused at
-        # start-up (still being copied in beside a starting replica, say) is served as
-        # soon as it is whole, without a restart.
-        if self._pointer() != self.pointer or self.searcher is None:
+        if self._pointer() != self.pointer or (self.searcher is None and self._worth_retrying()):
             self._load()
         if self.final is not None:
             self.final.reload_if_changed()
             self._log_final()
+
+    def _worth_retrying(self) -> bool:
+        """While nothing is served, the same CURRENT is tried again: a build refused at
+        start-up (still being copied in beside a starting replica, say) is served as
+        soon as it is whole, without a restart. But only once the folder changed (or
+        every `RETRY_UNCHANGED` s): a refused build stays refused until it does."""
+        state, now = folder_state(Path(self.settings.index_dir)), time.monotonic()
+        if self._tried is not None and self._tried[0] == state and now - self._tried[1] < RETRY_UNCHANGED:
+            return False
+        self._tried = (state, now)
+        return True
 
     def final_searcher(self) -> Searcher | None:
         """The final build's searcher, when there is one and it was built from the same
@@ -187,6 +201,25 @@ class Service:
             self._final_state = status.get("status")
             (log.info if self._final_state == "ready" else log.warning)(
                 "final questions: %s", json.dumps(status, ensure_ascii=False))
+
+
+def folder_state(root: Path) -> tuple:
+    """What changes when a build is written, copied in or repaired, read without opening
+    a file: `CURRENT`'s size and time, and every file of every build folder with its own."""
+    state = []
+    for top, dirs, files in os.walk(root):
+        here = Path(top)
+        if here == root:
+            dirs[:] = sorted(d for d in dirs if d.startswith("build-"))
+            files = [f for f in files if f == CURRENT]
+        for name in sorted(files):
+            try:
+                st = (here / name).stat()
+            except OSError:
+                continue
+            state.append((str(here / name), st.st_size, st.st_mtime_ns))
+        dirs.sort()
+    return tuple(state)
 
 
 def _made_of(searcher: Searcher) -> tuple:
