@@ -150,28 +150,25 @@ def choose_threshold(probabilities: np.ndarray, answerable: np.ndarray, prior: f
 def fit_with_threshold(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray) -> Answerability:
     """Fit on everything; the threshold from out-of-fold probabilities, `folds` giving
     each row's fold (`topic_folds`)."""
-    out_of_fold = np.zeros(len(x))
-    for k in range(FOLDS):
-        held = np.flatnonzero(folds == k)
-        train = np.flatnonzero(folds != k)
-        if not len(held) or not len(train):
-            continue
-        model = fit(x[train], answerable[train])
-        out_of_fold[held] = model.probabilities(x[held])
     model = fit(x, answerable)
-    model.threshold = round(choose_threshold(out_of_fold, answerable), 4)
+    model.threshold = round(choose_threshold(out_of_fold(x, answerable, folds), answerable), 4)
     return model
 
 
-def out_of_fold_loss(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray) -> float:
-    """The class-balanced log loss of out-of-fold probabilities: how well the features
-    tell the training examples apart on topics the fit did not see."""
+def out_of_fold(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Each row's probability from a fit without its fold."""
     p = np.zeros(len(x))
     for k in range(FOLDS):
         held = folds == k
         if held.any() and (~held).any():
             p[held] = fit(x[~held], answerable[~held]).probabilities(x[held])
-    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return p
+
+
+def out_of_fold_loss(x: np.ndarray, answerable: np.ndarray, folds: np.ndarray) -> float:
+    """The class-balanced log loss of `out_of_fold` probabilities: how well the features
+    tell the training examples apart on topics the fit did not see."""
+    p = np.clip(out_of_fold(x, answerable, folds), 1e-6, 1 - 1e-6)
     return float(-0.5 * (np.log(p[answerable]).mean() + np.log(1 - p[~answerable]).mean()))
 
 
