@@ -413,7 +413,7 @@ def test_console_copied_preview_in_view_and_detail_first_on_a_phone(browser, ser
     page.fill("#q", "Passwort vergessen")
     page.locator(".column h3").first.wait_for()
     page.keyboard.press("Alt+c")
-    page.wait_for_function("document.querySelector('#copied').textContent.length > 0")
+    page.wait_for_function("document.querySelector('#copied').textContent.includes('›')")
     box = page.locator("#copied").bounding_box()
     assert box["y"] + min(box["height"], 200) <= 860, box  # in view, not at y ≈ 1100
     page.screenshot(path=str(ARTIFACTS / "edge-console-copied.png"))
@@ -429,6 +429,27 @@ def test_console_copied_preview_in_view_and_detail_first_on_a_phone(browser, ser
     assert detail["y"] < results["y"], (detail, results)  # the chosen section above the list of 20
     page.screenshot(path=str(ARTIFACTS / "edge-console-phone.png"))
     phone.close()
+
+
+def test_console_copy_asked_before_the_answer_loaded_copies_it_once_it_has(browser, server):
+    """Alt+C right after a search, while the result's own translation is still on its
+    way (held here; on a busy machine it is simply late): the copy waits for it. It
+    used to do nothing, which made the test above fail now and then."""
+    page = browser.new_page()
+    held = []
+    page.route(lambda url: "/v1/articles/" in url and "lang=de" in url, lambda route: held.append(route))
+    page.goto(server.url + "/agent")
+    page.fill("#q", "Passwort vergessen")
+    page.locator(".column[data-lang=en] h3").wait_for()  # another translation is in, the German one held
+    page.keyboard.press("Alt+c")
+    assert "Loading" in page.locator("#copied").inner_text()
+    assert held
+    for route in held:
+        route.continue_()
+    page.wait_for_function("document.querySelector('#copied').textContent.includes('›')")
+    german = page.locator(".column[data-lang=de] h3").inner_text()
+    assert page.locator("#copied").inner_text().startswith(german)
+    page.close()
 
 
 def test_insights_token_error_without_loading_and_at_360_px(browser, insights_server):
