@@ -48,6 +48,13 @@ def _stored_feedback(data_dir: Path, query_id: str) -> list[tuple]:
                             " ORDER BY kind, article_id", (query_id,)).fetchall()
 
 
+def _stored_ids(data_dir: Path) -> set[str]:
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "events.sqlite3") as conn:
+        return {i for (i,) in conn.execute("SELECT id FROM queries")}
+
+
 # -- finding 7 ------------------------------------------------------------------------------
 
 def test_feedback_only_for_shown_sections_at_their_real_position(hard_server, data_dir, searcher):
@@ -129,6 +136,31 @@ def test_feedback_through_another_worker_is_checked_by_its_writer(hard_server, s
     finally:
         other.stop()
 
+
+
+def test_a_result_opened_before_the_final_answer_counts_through_another_replica(hard_server, sample_index_dir,
+                                                                                data_dir):
+    """The widget's as-you-type answer, a result of it opened, then the final question with
+    the same words, from one search box: the feedback reaches another replica, whose
+    writer finds the first answer in the store. Insights still count one question."""
+    other = Server(sample_index_dir, {"HELPDESK_QA_DATA_DIR": str(data_dir)})
+    try:
+        session, text = uuid.uuid4().hex[:16], "Rücksendung Versandkosten erstattet"
+        asked = [post(hard_server.url, "/v1/ask", {"question": text, "session": session, "source": "widget",
+                                                   "rerank": final}).json() for final in (False, True)]
+        first = asked[0]
+        top = first["results"][0]
+        click = post(other.url, "/v1/feedback/opened", {"query_id": first["query_id"], "article_id": top["article_id"],
+                                                        "anchor": top["anchor"], "position": 1})
+        assert click.json()["status"] == "pending"
+        assert wait_for(lambda: _stored_feedback(data_dir, first["query_id"]), VERIFY_GRACE + 5)
+        assert _stored_feedback(data_dir, first["query_id"]) == [("opened", top["article_id"], top["anchor"], 1, None)]
+        ids = {a["query_id"] for a in asked}
+        assert wait_for(lambda: ids <= _stored_ids(data_dir), 10)  # the final one is written once it settles
+        o = insights(hard_server.url, since="1d")
+        assert [q["count"] for q in o["top_questions"] if q["question"] == text] == [1], o["top_questions"]
+    finally:
+        other.stop()
 
 # -- finding 8 ------------------------------------------------------------------------------
 

@@ -159,6 +159,63 @@ def test_the_recorder_redacts_before_storing_and_merges_typed_prefixes(store, mo
         recorder.stop()
 
 
+
+def _shown(e: QueryEvent) -> QueryEvent:
+    e.shown = (("ord-tracking", "anchor"),)
+    return e
+
+
+def test_a_result_opened_before_the_final_question_counts_through_another_process(store, monkeypatch):
+    """The widget asks as the member types, and once more with the same words when typing
+    stops. A member who opens a result of the first answer before the second arrives sends
+    feedback on the first, and behind nginx it may reach another process. That process
+    checks it against the store. So the first answer is stored as well, superseded by its
+    repeat; before, its process dropped it and the feedback was rejected as unknown."""
+    monkeypatch.setattr("qa.events.recorder.SETTLE", 0.3)
+    monkeypatch.setattr("qa.events.recorder.VERIFY_GRACE", 1.5)
+    other_store = SQLiteStore(store.path) if isinstance(store, SQLiteStore) else PostgresStore(store.url)
+    here, elsewhere = Recorder(store), Recorder(other_store)
+    here.start()
+    elsewhere.start()
+    try:
+        session = uuid.uuid4().hex[:16]
+        typed, final = _shown(query("wo ist mein Paket")), _shown(query("wo ist  mein paket", ts=time.time() + 0.4))
+        here.record_query(typed, session=session)
+        here.record_query(final, session=session)
+        late_click = opened(typed.id)
+        late_click.verify = True  # not issued by `elsewhere`: its writer checks the store
+        elsewhere.record_feedback(late_click)
+        assert wait_for(lambda: store.query("SELECT COUNT(*) FROM feedback WHERE query_id = ?", (typed.id,))
+                        == [(1,)], 5)
+        assert wait_for(lambda: dict(store.query("SELECT id, superseded FROM queries"))
+                        == {typed.id: 1, final.id: 0})
+        assert elsewhere.rejected == 0
+    finally:
+        here.stop()
+        elsewhere.stop()
+
+
+def test_feedback_on_a_prefix_typing_went_on_from_stores_that_prefix(store, monkeypatch):
+    """A prefix is dropped when typing goes on from it, but a result of it opened a moment
+    later stores it after all (superseded), so its feedback belongs to a stored question."""
+    monkeypatch.setattr("qa.events.recorder.SETTLE", 0.3)
+    recorder = Recorder(store)
+    recorder.start()
+    try:
+        session = uuid.uuid4().hex[:16]
+        prefix, longer = _shown(query("wo ist")), _shown(query("wo ist mein Paket", ts=time.time() + 1))
+        recorder.record_query(prefix, session=session)
+        recorder.record_query(longer, session=session)
+        assert wait_for(lambda: store.has_query(longer.id))
+        assert not store.has_query(prefix.id)  # dropped: typing went on
+        recorder.record_feedback(opened(prefix.id))
+        assert wait_for(lambda: store.has_query(prefix.id))
+        assert dict(store.query("SELECT id, superseded FROM queries")) == {prefix.id: 1, longer.id: 0}
+        assert wait_for(lambda: store.query("SELECT kind FROM feedback WHERE query_id = ?", (prefix.id,))
+                        == [("opened",)])
+    finally:
+        recorder.stop()
+
 def test_a_slow_store_never_blocks_recording_and_drops_are_counted(tmp_path):
     store = SQLiteStore(tmp_path / "events.sqlite3")
     store.write([query()], [])

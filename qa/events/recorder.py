@@ -31,7 +31,7 @@ from collections import OrderedDict
 from ..ops import metrics
 from ..text import normalize
 from .redact import redact
-from .sessions import SESSION_KEEP, same_question
+from .sessions import SESSION_KEEP, repeats, same_question
 from .store import EventStore, FeedbackEvent, QueryEvent, StoreError
 
 log = logging.getLogger("qa.events")
@@ -47,6 +47,9 @@ SETTLE = 2.0
 # after SETTLE) before it is rejected as unknown.
 VERIFY_GRACE = SETTLE + 2.0
 MAX_PENDING = 5000
+# A prefix that typing went on from is not stored, but remembered this long: feedback on
+# it that reaches this process (a result opened, then typing went on) stores it after all.
+MERGED_KEEP = 60.0
 
 
 def mismatch(shown: tuple[tuple[str, str], ...], event: FeedbackEvent) -> str | None:
@@ -72,6 +75,7 @@ class Recorder:
         self._pending: list[tuple[float, FeedbackEvent]] = []  # (give up at, event) awaiting the store
         self._feedback: OrderedDict[tuple, bool | None] = OrderedDict()
         self._held: dict[str, tuple[float, QueryEvent]] = {}  # typing session -> (since, latest query)
+        self._merged: OrderedDict[str, tuple[float, QueryEvent]] = OrderedDict()  # id -> (since, dropped prefix)
         self._remember = remember
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -171,21 +175,43 @@ class Recorder:
         now = time.monotonic()
         for e in batch:
             if isinstance(e, FeedbackEvent):
-                for session, (_, held) in list(self._held.items()):
-                    if held.id == e.query_id:  # feedback pins its question: no later prefix replaces it
-                        queries.append(self._held.pop(session)[1])
+                queries += self._pin(e.query_id)
                 feedback.append(e)
             elif e.session:
                 previous = self._held.get(e.session)
-                if previous and not same_question(previous[1].text, e.text):
-                    queries.append(previous[1])
+                if previous:
+                    self._follow(previous[1], e, queries, now)
                 self._held[e.session] = (now, e)
             else:
                 queries.append(e)
         for session, (since, _) in list(self._held.items()):
             if flush_all or now - since >= SETTLE:
                 queries.append(self._held.pop(session)[1])
+        while self._merged and (now - next(iter(self._merged.values()))[0] >= MERGED_KEEP
+                                or len(self._merged) > self._remember):
+            self._merged.popitem(last=False)
         return queries, feedback
+
+    def _pin(self, query_id: str) -> list[QueryEvent]:
+        """Feedback pins its question: held, it is stored now and no later prefix replaces
+        it; dropped as a prefix a moment ago, it is stored after all."""
+        pinned = [self._held.pop(session)[1] for session, (_, held) in list(self._held.items())
+                  if held.id == query_id]
+        dropped = self._merged.pop(query_id, None)
+        return pinned + ([dropped[1]] if dropped else [])
+
+    def _follow(self, held: QueryEvent, later: QueryEvent, queries: list[QueryEvent], now: float) -> None:
+        """`later` follows `held` in its typing session.
+        - Another question: `held` is done and stored.
+        - The same words again (the widget's final question after the as-you-type one):
+          `held` is stored too, and the store marks it superseded (qa/events/sessions.py).
+          Its results were on screen when typing stopped; a member who opens one may reach
+          another process, which checks that feedback against the store.
+        - A prefix that typing went on from: dropped (`_merged` remembers it for a while)."""
+        if not same_question(held.text, later.text) or repeats(held.text, later.text):
+            queries.append(held)
+        else:
+            self._merged[held.id] = (now, held)
 
     def _reject(self, event: FeedbackEvent, reason: str) -> None:
         self.rejected += 1

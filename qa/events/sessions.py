@@ -26,10 +26,19 @@ WINDOW = 600.0
 SESSION_KEEP = 3600.0  # seconds a question keeps its session hash
 
 
+def _words(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
 def same_question(earlier: str, later: str) -> bool:
     """`later` extends, shortens (backspace) or repeats `earlier`."""
-    a, b = " ".join(earlier.casefold().split()), " ".join(later.casefold().split())
+    a, b = _words(earlier), _words(later)
     return b.startswith(a) or a.startswith(b)
+
+
+def repeats(earlier: str, later: str) -> bool:
+    """`later` asks `earlier` again, word for word (the widget's final question)."""
+    return _words(earlier) == _words(later)
 
 
 def session_key(session: str | None) -> str | None:
