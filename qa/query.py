@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from .corpus import Article, Section
 from .language import CYRILLIC_WORD, UNKNOWN, detect_language
 from .text import fold_yo, normalize, stemmer
 from .translit import LATIN_WORD, candidates, prepare_latin, skeleton
+from .typos import Speller
 
 if TYPE_CHECKING:
     from .index import Index
@@ -61,7 +63,9 @@ class PreparedQuestion:
 class Vocabulary:
     """The words of the corpus that tell Latin-script Russian from German and English."""
 
-    def __init__(self, russian: Iterable[str], latin: Iterable[str], latin_in_russian: Iterable[str] = ()):
+    def __init__(self, russian: Iterable[str], latin: Iterable[str], latin_in_russian: Iterable[str] = (),
+                 speller: Speller | None = None):
+        self.speller = speller  # the corpus's spelling of words typed with a typo (qa/typos.py)
         counts = Counter(fold_yo(w) for w in russian)
         counts.update(dict.fromkeys(STOPWORDS_RUSSIAN, 1))
         self.spelt = set(counts)
@@ -84,6 +88,7 @@ class Vocabulary:
         `phrasings` (members' questions) count for their Cyrillic words only: a member's
         Latin-script Russian question pasted into a Russian article (`qa gaps`) must not
         make its words Latin."""
+        texts, phrasings = list(texts), list(phrasings)
         russian: list[str] = []
         latin: set[str] = set()
         latin_in_russian: set[str] = set()
@@ -97,7 +102,7 @@ class Vocabulary:
         for text, lang in phrasings:
             if lang == "ru":
                 russian.extend(_WHOLE_CYRILLIC_WORD.findall(text.lower()))
-        return cls(russian, latin | latin_in_russian, latin_in_russian)
+        return cls(russian, latin | latin_in_russian, latin_in_russian, Speller.from_texts(texts + phrasings))
 
     @classmethod
     def from_articles(cls, articles: Iterable[Article], sections: Iterable[Section]) -> Vocabulary:
@@ -110,6 +115,10 @@ class Vocabulary:
     @classmethod
     def from_index(cls, index: Index) -> Vocabulary:
         return cls.from_articles(index.articles, index.sections)
+
+    def correct(self, text: str, lang: str | None = None) -> str:
+        """`text` with words the corpus does not know spelt as the corpus spells them."""
+        return self.speller.correct(text, lang) if self.speller is not None else text
 
     def is_latin(self, word: str) -> bool:
         """Whether a Latin word is one the corpus uses in Latin letters (or a German or
@@ -201,12 +210,19 @@ def prepare(text: str, vocabulary: Vocabulary | None = None, lang: str | None = 
     only normalisation and detection happen."""
     normal = normalize(text)
     detected = lang or detect_language(normal)
-    plain = PreparedQuestion(normal, normal, detected, False)
-    if vocabulary is None or (lang in ("de", "en")) or CYRILLIC_WORD.search(normal):
-        return plain
+    if vocabulary is None:
+        return PreparedQuestion(normal, normal, detected, False)
+    prepared = _as_russian(normal, vocabulary, lang) or PreparedQuestion(normal, normal, detected, False)
+    return dataclass_replace(prepared, search_text=vocabulary.correct(prepared.search_text, prepared.lang))
+
+
+def _as_russian(normal: str, vocabulary: Vocabulary, lang: str | None) -> PreparedQuestion | None:
+    """The question read as Latin-script Russian, or None when it is not that."""
+    if lang in ("de", "en") or CYRILLIC_WORD.search(normal):
+        return None
     words = _words(normal, vocabulary, forced=lang == "ru")
     if not words or not _is_russian(words, forced=lang == "ru"):
-        return plain
+        return None
     return PreparedQuestion(normal, _to_cyrillic(normal, words, vocabulary), "ru", True)
 
 

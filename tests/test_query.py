@@ -108,7 +108,8 @@ def test_odd_unicode_is_normalised_before_detection(vocabulary, raw, normal, lan
 
 
 def test_a_given_language_decides(vocabulary):
-    assert prepare("kak smenit sponsora", vocabulary, lang="de").search_text == "kak smenit sponsora"
+    as_german = prepare("kak smenit sponsora", vocabulary, lang="de")  # never converted to Cyrillic
+    assert not as_german.transliterated and as_german.search_text.startswith("kak smenit sponsor")
     assert prepare("kak smenit sponsora", vocabulary, lang="en").lang == "en"
     forced = prepare("sponsor", vocabulary, lang="ru")  # an agent says it is Russian
     assert forced.lang == "ru" and forced.search_text == "спонсор"

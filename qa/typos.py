@@ -1,0 +1,204 @@
+"""Typo tolerance: a misspelt word searched as the corpus spells it.
+
+Members type on phones: "Pasword vergesen", "Bestelung stornieren", "паоля". A word
+with a typo matches nothing in BM25, and the encoder reads it as noise. One typo per
+question took dev's R@1 from 0.836 to 0.766, two from 0.836 to 0.641
+(docs/quality.md, "Typos"). The search engines a help-desk team knows (Algolia,
+Meilisearch) forgive one typo in a word of 5 letters or more, and two from 9 letters.
+So does this.
+
+`Speller.correct(text)` leaves every word it knows as typed:
+- the corpus's words, by form or by Snowball stem;
+- the stop words of German, English and Russian;
+- the words of a general dictionary of the three languages. These are the word lists
+  of `pyspellchecker`, a maintained package. Without them, every real word the corpus
+  happens not to use would be "corrected": "Wetter" became "weiter", "abbestellen"
+  became "bestellen", "погода" became "полгода". The Russian list has 20,000 words and
+  few of their inflections, so a Russian word also counts as known by its Snowball
+  stem, or when a dictionary word starts with all of it but its last two letters
+  ("пропадёт": "пропадать").
+
+Any other word of `MIN_LETTERS` letters or more becomes the closest word of its script
+in the corpus (for Russian, in the corpus or the Russian list). Closeness is the optimal
+string alignment distance, in which swapping two neighbouring letters is one typo. The
+distance may be at most 1, or 2 from `TWO_TYPOS_FROM` letters in Latin script (Russian:
+1, see `Speller.closest`). Among equally close words, a corpus word wins, then one the
+question's language uses, then the one the corpus uses most. Words with digits, shorter
+words and words with nothing close stay as typed. Only the searched text changes. The
+question is shown and stored as the member typed it.
+
+Candidates come from a delete index, as in SymSpell. Every candidate word and each of
+its one-letter deletions are stored as hashes in a sorted array: 2.5 MB for the sample
+corpus with the Russian list. A word's own deletions, up to one or two, are looked up
+there. Then the few words found are checked with the real distance. Two typos are found
+when at most one of them is on the candidate's side (two letters added to it, or one
+added and one changed, say). That covers most of them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import itertools
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from functools import cache, lru_cache
+from importlib import resources
+
+import numpy as np
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
+
+from .text import fold_yo, stemmer
+
+MIN_LETTERS = 5  # shorter words are too often another real word one letter away
+TWO_TYPOS_FROM = 9
+MIN_CANDIDATE = 4  # corpus words shorter than this are never what a typo stood for
+_LETTERS = re.compile(r"(?<![\w-])[^\W\d_]+(?![\w-])")  # a whole word of letters only: no "ID-123", no "x2"
+_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
+_STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_RUSSIAN)
+
+
+def _is_cyrillic(word: str) -> bool:
+    return bool(_CYRILLIC.search(word))
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+def _hashes(words: Iterable[str]) -> np.ndarray:
+    # Python's string hash differs between processes, never within one: each process
+    # builds its own arrays.
+    return np.fromiter((hash(w) for w in words), dtype=np.int64)
+
+
+def distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and
+    swaps of neighbouring letters count one each."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+class Dictionary:
+    """General word lists of German, English and Russian (`pyspellchecker`'s)."""
+
+    def __init__(self, latin: Iterable[str], russian: Iterable[str]):
+        self._latin = np.unique(_hashes(latin))  # ~500,000 words in 4 MB
+        self._russian = sorted({fold_yo(w) for w in russian})
+        self._russian_set = frozenset(self._russian)
+        self._russian_stems = frozenset(stemmer("ru").stemWords(self._russian))
+
+    @classmethod
+    @cache
+    def bundled(cls) -> Dictionary:
+        """The package's lists, read once per process (about a second). Each list is
+        a JSON object with one `"word": count` per line. It is read line by line, so a
+        worker's memory never holds the German list's 340,000 entries as Python
+        strings."""
+        folder = resources.files("spellchecker") / "resources"
+
+        def words(lang: str) -> Iterator[str]:
+            with folder.joinpath(f"{lang}.json.gz").open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
+                for line in f:
+                    end = line.find('":')
+                    if line.startswith('"') and end > 1:
+                        yield line[1:end]
+
+        return cls(itertools.chain(words("de"), words("en")), words("ru"))
+
+    @property
+    def russian(self) -> list[str]:
+        return self._russian
+
+    def __contains__(self, word: str) -> bool:
+        if _is_cyrillic(word):
+            if word in self._russian_set or stemmer("ru").stemWord(word) in self._russian_stems:
+                return True
+            if len(word) < 8:  # "спосора" must not pass as known because of "способ"
+                return False
+            head = word[:-2]  # an inflection the list lacks: a word starting with the same stem
+            n = bisect.bisect_left(self._russian, head)
+            return n < len(self._russian) and self._russian[n].startswith(head)
+        n = int(np.searchsorted(self._latin, hash(word)))
+        return n < len(self._latin) and int(self._latin[n]) == hash(word)
+
+
+class Speller:
+    """The corpus's words, and the closest of them to a misspelt word."""
+
+    def __init__(self, counts: dict[str, Counter[str]], dictionary: Dictionary | None = None):
+        self.by_lang = counts  # language -> its texts' words and how often they occur
+        self.counts: Counter[str] = sum(counts.values(), Counter())
+        self.dictionary = dictionary if dictionary is not None else Dictionary.bundled()
+        self.stems = {lang: set(stemmer(lang).stemWords([w for w in self.counts if _is_cyrillic(w) == (lang == "ru")]))
+                      for lang in ("ru", "de", "en")}
+        # Candidates: the corpus's words, then the Russian list's. A Russian form the
+        # corpus lacks ("неправильный") is still what "неправельный" stands for, and BM25
+        # finds the corpus's other forms of it by stem.
+        self.words = [w for w in self.counts if len(w) >= MIN_CANDIDATE]
+        self.in_corpus = len(self.words)
+        self.words += [w for w in self.dictionary.russian if len(w) >= MIN_CANDIDATE and w not in self.counts]
+        keys = [(key, n) for n, w in enumerate(self.words) for key in {w} | _deletes(w)]
+        hashes = _hashes(k for k, _ in keys)
+        order = np.argsort(hashes, kind="stable")
+        self._keys = hashes[order]
+        self._word_of_key = np.array([n for _, n in keys], dtype=np.int32)[order]
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[tuple[str, str]], dictionary: Dictionary | None = None) -> Speller:
+        """`texts`: (text, language) pairs."""
+        counts: dict[str, Counter[str]] = {}
+        for text, lang in texts:
+            counts.setdefault(lang, Counter()).update(fold_yo(w) for w in _LETTERS.findall(text.lower()))
+        return cls(counts, dictionary)
+
+    def knows(self, word: str) -> bool:
+        """`word` (lower case) is a corpus word or the stem of one, a stop word, or in
+        the general dictionary."""
+        if word in self.counts or word in _STOPWORDS or word in self.dictionary:
+            return True
+        langs = ("ru",) if _is_cyrillic(word) else ("de", "en")
+        return any(stemmer(lang).stemWord(word) in self.stems[lang] for lang in langs)
+
+    @lru_cache(maxsize=16384)  # noqa: B019 - one Speller per loaded index, kept as long as it
+    def closest(self, word: str, lang: str | None = None) -> str | None:
+        """The corpus word `word` (lower case) most likely stands for, or None: the
+        closest within the allowed typos, then one the texts in `lang` use ("pasword"
+        in a German question is "passwort", not "password"), then the most used."""
+        if len(word) < MIN_LETTERS or self.knows(word):
+            return None
+        cyrillic = _is_cyrillic(word)
+        # The Russian list is small: a long Russian word it lacks is too often a real word
+        # two letters from a corpus word ("измерения", "изменения"), so one typo only.
+        typos = 2 if len(word) >= TWO_TYPOS_FROM and not cyrillic else 1
+        keys = {word} | _deletes(word)
+        if typos == 2:
+            keys |= {d2 for d1 in _deletes(word) for d2 in _deletes(d1)}
+        wanted = _hashes(keys)
+        start = np.searchsorted(self._keys, wanted, side="left")
+        stop = np.searchsorted(self._keys, wanted, side="right")
+        ids = {int(n) for a, b in zip(start, stop) for n in self._word_of_key[a:b]}
+        found = [(d, n >= self.in_corpus, self.words[n]) for n in ids
+                 if _is_cyrillic(self.words[n]) == cyrillic and (d := distance(word, self.words[n])) <= typos]
+        if not found:
+            return None
+        own = self.by_lang.get(lang or "", Counter())
+        return min(found, key=lambda f: (f[0], f[1], -own[f[2]], -self.counts[f[2]], f[2]))[2]
+
+    def correct(self, text: str, lang: str | None = None) -> str:
+        """`text` (a question in `lang`, when known) with each word it does not know
+        spelt as the corpus's closest word."""
+
+        def replace(m: re.Match) -> str:
+            return self.closest(fold_yo(m.group(0).lower()), lang) or m.group(0)
+
+        return _LETTERS.sub(replace, text)
