@@ -201,7 +201,8 @@ def _systems(args, models: list[str], phrasings: tuple[bool, ...] = (True,)):
 
     s = get_settings()
     sets = pair_sets(args.questions, args.corpus)
-    return sets, systems_for(sets, models, args.cache, s.query_prompt, s.passage_prompt, phrasings)
+    return sets, systems_for(sets, models, args.cache, s.query_prompt, s.passage_prompt, phrasings,
+                             getattr(args, "typos", 0))
 
 
 def cmd_eval(args) -> int:
@@ -226,7 +227,9 @@ def cmd_eval(args) -> int:
         print(json.dumps(tables, indent=2, ensure_ascii=False))
     else:
         for eval_set, (name, by_label) in zip(sets, systems.items()):
-            print(f"\n== {name}: {len(next(iter(by_label.values())).questions)} questions; corpus {eval_set.corpus}")
+            typos = f", {args.typos} typo(s) each" if args.typos else ""
+            n = len(next(iter(by_label.values())).questions)
+            print(f"\n== {name}: {n} questions{typos}; corpus {eval_set.corpus}")
             print(format_table(tables[name]))
     if args.misses:
         for name, by_label in systems.items():
@@ -477,6 +480,8 @@ def _add_quality_commands(sub, s) -> None:
                    help="leave-one-category-out: weights tuned without each category, scored on it")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--misses", action="store_true", help="list each miss with what ranked first")
+    p.add_argument("--typos", type=int, default=0, metavar="N",
+                   help="misspell each question N times (a fixed seed): how much survives members' typos")
     p.add_argument("--reranker", type=Path, help="also score the first model's hybrid + this second stage "
                    "(a qa train-rerank folder)")
     p.set_defaults(func=cmd_eval)

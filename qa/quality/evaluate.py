@@ -269,10 +269,16 @@ def systems_for(
     query_prompt: str = "",
     passage_prompt: str = "",
     phrasings: tuple[bool, ...] = (True,),
+    typos: int = 0,
 ) -> dict[str, dict[str, System]]:
     """{set name: {system label: System}}: every question file is read first, so a
-    malformed one fails before any model is loaded."""
+    malformed one fails before any model is loaded. `typos`: misspell each question
+    that often (qa/quality/typos.py)."""
+    from .typos import with_typos
+
     questions = {s.name: load_questions(s.questions) for s in sets}
+    if typos:
+        questions = {name: with_typos(qs, typos) for name, qs in questions.items()}
     out = {}
     for s in sets:
         searchers = build_searchers(s.corpus, models, cache_dir, query_prompt, passage_prompt, phrasings)
