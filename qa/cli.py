@@ -202,7 +202,7 @@ def _systems(args, models: list[str], phrasings: tuple[bool, ...] = (True,)):
     s = get_settings()
     sets = pair_sets(args.questions, args.corpus)
     return sets, systems_for(sets, models, args.cache, s.query_prompt, s.passage_prompt, phrasings,
-                             getattr(args, "typos", 0))
+                             getattr(args, "typos", 0), s.typo_tolerance)
 
 
 def cmd_eval(args) -> int:

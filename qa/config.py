@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         "`qa adapt` carries its own)"
     )
     query_cache: int = Field(4096, description="Query vectors kept in an LRU cache (0: none)")
+    typo_tolerance: bool = Field(
+        True, description="Search a misspelt word as the corpus spells it: one typo from 5 letters, two from 9 "
+        "(qa/typos.py)"
+    )
     encode_batch: int = Field(
         8, ge=1, le=64, description="Questions reaching a worker together are encoded in one call, up to this many "
         "(1: one at a time; qa/api/batching.py)"

@@ -82,7 +82,8 @@ class Vocabulary:
         )
 
     @classmethod
-    def from_texts(cls, texts: Iterable[tuple[str, str]], phrasings: Iterable[tuple[str, str]] = ()) -> Vocabulary:
+    def from_texts(cls, texts: Iterable[tuple[str, str]], phrasings: Iterable[tuple[str, str]] = (),
+                   typo_tolerance: bool = True) -> Vocabulary:
         """`texts`: (text, language) pairs; Cyrillic words of Russian texts are Russian,
         Latin words of any text are Latin (Russian articles write "Kaspi Gold").
         `phrasings` (members' questions) count for their Cyrillic words only: a member's
@@ -102,19 +103,21 @@ class Vocabulary:
         for text, lang in phrasings:
             if lang == "ru":
                 russian.extend(_WHOLE_CYRILLIC_WORD.findall(text.lower()))
-        return cls(russian, latin | latin_in_russian, latin_in_russian, Speller.from_texts(texts + phrasings))
+        speller = Speller.from_texts(texts + phrasings) if typo_tolerance else None
+        return cls(russian, latin | latin_in_russian, latin_in_russian, speller)
 
     @classmethod
-    def from_articles(cls, articles: Iterable[Article], sections: Iterable[Section]) -> Vocabulary:
+    def from_articles(cls, articles: Iterable[Article], sections: Iterable[Section],
+                      typo_tolerance: bool = True) -> Vocabulary:
         """The vocabulary of articles (titles, tags, phrasings) and their sections."""
         articles = list(articles)
         texts = [(t, a.lang) for a in articles for t in [a.title, *a.tags]]
         texts += [(f"{s.title} {s.plain}", s.lang) for s in sections]
-        return cls.from_texts(texts, [(q, a.lang) for a in articles for q in a.questions])
+        return cls.from_texts(texts, [(q, a.lang) for a in articles for q in a.questions], typo_tolerance)
 
     @classmethod
-    def from_index(cls, index: Index) -> Vocabulary:
-        return cls.from_articles(index.articles, index.sections)
+    def from_index(cls, index: Index, typo_tolerance: bool = True) -> Vocabulary:
+        return cls.from_articles(index.articles, index.sections, typo_tolerance)
 
     def correct(self, text: str, lang: str | None = None) -> str:
         """`text` with words the corpus does not know spelt as the corpus spells them."""

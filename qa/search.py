@@ -140,7 +140,7 @@ IMPUTE_POOL = 20  # candidates whose lexical evidence a section missing the ques
 class Searcher:
     def __init__(
         self, index: Index, encoder: Encoder | None, ranking: Ranking | None = None, query_cache: int = 0,
-        reranker: Reranker | None = None,
+        reranker: Reranker | None = None, typo_tolerance: bool = True,
     ):
         self.index = index
         self.encoder = encoder
@@ -194,7 +194,8 @@ class Searcher:
         self._country_masks: dict[str, np.ndarray] = {}
         self.background = Background(index)
         self.coverage = Coverage(index)
-        self.vocabulary = Vocabulary.from_index(index)  # tells Latin-script Russian (qa/query.py)
+        # Tells Latin-script Russian (qa/query.py), and spells misspelt words as the corpus does (qa/typos.py).
+        self.vocabulary = Vocabulary.from_index(index, typo_tolerance)
 
         self.article_by_id: dict[tuple[str, str], int] = {}
         self.article_sections: dict[int, list[int]] = defaultdict(list)  # article file -> sections

@@ -16,20 +16,22 @@ So does this.
   became "bestellen", "погода" became "полгода". The Russian list has 20,000 words and
   few of their inflections, so a Russian word also counts as known by its Snowball
   stem, or when a dictionary word starts with all of it but its last two letters
-  ("пропадёт": "пропадать").
+  ("пропадёт": "пропадать");
+- Latin words of 9 letters or more made of two known words ("Ölproduktion").
 
 Any other word of `MIN_LETTERS` letters or more becomes the closest word of its script
-in the corpus (for Russian, in the corpus or the Russian list). Closeness is the optimal
-string alignment distance, in which swapping two neighbouring letters is one typo. The
-distance may be at most 1, or 2 from `TWO_TYPOS_FROM` letters in Latin script (Russian:
-1, see `Speller.closest`). Among equally close words, a corpus word wins, then one the
-question's language uses, then the one the corpus uses most. Words with digits, shorter
-words and words with nothing close stay as typed. Only the searched text changes. The
-question is shown and stored as the member typed it.
+in the corpus. For Russian, the Russian list's other forms of the corpus's words count
+too. Closeness is the optimal string alignment distance, in which swapping two
+neighbouring letters is one typo. The distance may be at most 1, or 2 from
+`TWO_TYPOS_FROM` letters in Latin script (Russian: 1, see `Speller.closest`). Among
+equally close words, a corpus word wins, then one the question's language uses, then
+the one the corpus uses most. Words with digits, shorter words and words with nothing
+close stay as typed. Only the searched text changes. The question is shown and stored
+as the member typed it.
 
 Candidates come from a delete index, as in SymSpell. Every candidate word and each of
-its one-letter deletions are stored as hashes in a sorted array: 2.5 MB for the sample
-corpus with the Russian list. A word's own deletions, up to one or two, are looked up
+its one-letter deletions are stored as hashes in a sorted array: 1.1 MB for the sample
+corpus. A word's own deletions, up to one or two, are looked up
 there. Then the few words found are checked with the real distance. Two typos are found
 when at most one of them is on the candidate's side (two letters added to it, or one
 added and one changed, say). That covers most of them.
@@ -54,6 +56,7 @@ from .text import fold_yo, stemmer
 MIN_LETTERS = 5  # shorter words are too often another real word one letter away
 TWO_TYPOS_FROM = 9
 MIN_CANDIDATE = 4  # corpus words shorter than this are never what a typo stood for
+COMPOUND_FROM = 9  # a longer Latin word made of two real words is a compound, not a typo
 _LETTERS = re.compile(r"(?<![\w-])[^\W\d_]+(?![\w-])")  # a whole word of letters only: no "ID-123", no "x2"
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_RUSSIAN)
@@ -141,12 +144,14 @@ class Speller:
         self.dictionary = dictionary if dictionary is not None else Dictionary.bundled()
         self.stems = {lang: set(stemmer(lang).stemWords([w for w in self.counts if _is_cyrillic(w) == (lang == "ru")]))
                       for lang in ("ru", "de", "en")}
-        # Candidates: the corpus's words, then the Russian list's. A Russian form the
-        # corpus lacks ("неправильный") is still what "неправельный" stands for, and BM25
-        # finds the corpus's other forms of it by stem.
+        # Candidates: the corpus's words, then the Russian list's forms of them. A Russian
+        # form the corpus lacks ("неправильный") is still what "неправельный" stands for,
+        # and BM25 finds the corpus's forms by stem. Other list words are no candidates:
+        # "регаться" must not become "ругаться".
         self.words = [w for w in self.counts if len(w) >= MIN_CANDIDATE]
         self.in_corpus = len(self.words)
-        self.words += [w for w in self.dictionary.russian if len(w) >= MIN_CANDIDATE and w not in self.counts]
+        russian = [w for w in self.dictionary.russian if len(w) >= MIN_CANDIDATE and w not in self.counts]
+        self.words += [w for w, stem in zip(russian, stemmer("ru").stemWords(russian)) if stem in self.stems["ru"]]
         keys = [(key, n) for n, w in enumerate(self.words) for key in {w} | _deletes(w)]
         hashes = _hashes(k for k, _ in keys)
         order = np.argsort(hashes, kind="stable")
@@ -164,10 +169,24 @@ class Speller:
     def knows(self, word: str) -> bool:
         """`word` (lower case) is a corpus word or the stem of one, a stop word, or in
         the general dictionary."""
-        if word in self.counts or word in _STOPWORDS or word in self.dictionary:
+        if self._real(word):
             return True
         langs = ("ru",) if _is_cyrillic(word) else ("de", "en")
-        return any(stemmer(lang).stemWord(word) in self.stems[lang] for lang in langs)
+        if any(stemmer(lang).stemWord(word) in self.stems[lang] for lang in langs):
+            return True
+        return len(word) >= COMPOUND_FROM and not _is_cyrillic(word) and self._compound(word)
+
+    def _real(self, word: str) -> bool:
+        return word in self.counts or word in _STOPWORDS or word in self.dictionary
+
+    def _compound(self, word: str) -> bool:
+        """A German compound of two real words, with or without a linking "s":
+        "ölproduktion" is no typo of "produktion"."""
+        for i in range(2, len(word) - 4):  # a tail of 5 letters at least: "beste" + "lung" is a typo
+            head, tail = word[:i], word[i:]
+            if self._real(head) and (self._real(tail) or (tail[0] == "s" and self._real(tail[1:]))):
+                return True
+        return False
 
     @lru_cache(maxsize=16384)  # noqa: B019 - one Speller per loaded index, kept as long as it
     def closest(self, word: str, lang: str | None = None) -> str | None:

