@@ -89,7 +89,9 @@ class LexicalIndex:
         tokens = tokenize(query, lang, query=True)
         if extra:
             tokens = list(dict.fromkeys(tokens + tokenize(" ".join(extra), None)))
-        tokens = [t for t in tokens if t in self.bm25.vocab_dict]
+        # Not "": "ь" and "ъ" transliterate to nothing, and "" is the index's filler token
+        # for a document with no words, which bm25s cannot score (a 500 for "ь").
+        tokens = [t for t in tokens if t and t in self.bm25.vocab_dict]
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)

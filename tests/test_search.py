@@ -230,3 +230,11 @@ def test_question_shape_alone_lifts_phrasing_cosines_and_is_taken_off(searcher):
     raw = np.maximum(sig.dense, r.phrase_weight * sig.phrase) + 0  # what an uncalibrated phrasing would give
     assert group.max() < raw.max() + r.lexical_weight  # the calibrated score is never above the raw evidence
     assert not searcher.search("what is the weather like in Berlin tomorrow").answered
+
+
+@pytest.mark.parametrize("question", ["ь", "Ъ", "Ъ Ъ", "ьъ ь"])
+def test_a_question_of_signs_only_is_searched_not_a_crash(searcher, question):
+    """"ь" and "ъ" transliterate to nothing; the empty token used to reach bm25s, which
+    raised (a 500 that test_properties found)."""
+    result = searcher.search(question)
+    assert result.query == question and not result.answered
