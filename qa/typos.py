@@ -26,7 +26,8 @@ neighbouring letters is one typo. The distance may be at most 1, or 2 from
 `TWO_TYPOS_FROM` letters in Latin script (Russian: 1, see `Speller.closest`). Among
 equally close words, a corpus word wins, then one the question's language uses, then
 the one the corpus uses most. Words with digits, shorter words and words with nothing
-close stay as typed. Only the searched text changes. The question is shown and stored
+close stay as typed, and so do words of more than `MAX_LETTERS` letters, which bounds
+the cost of any input. Only the searched text changes. The question is shown and stored
 as the member typed it.
 
 Candidates come from a delete index, as in SymSpell. Every candidate word and each of
@@ -55,6 +56,7 @@ from .text import fold_yo, stemmer
 
 MIN_LETTERS = 5  # shorter words are too often another real word one letter away
 TWO_TYPOS_FROM = 9
+MAX_LETTERS = 32  # a longer "word" is no word a member misspelt; its deletions would cost O(n^2) and more
 MIN_CANDIDATE = 4  # corpus words shorter than this are never what a typo stood for
 COMPOUND_FROM = 9  # a longer Latin word made of two real words is a compound, not a typo
 _LETTERS = re.compile(r"(?<![\w-])[^\W\d_]+(?![\w-])")  # a whole word of letters only: no "ID-123", no "x2"
@@ -193,7 +195,7 @@ class Speller:
         """The corpus word `word` (lower case) most likely stands for, or None: the
         closest within the allowed typos, then one the texts in `lang` use ("pasword"
         in a German question is "passwort", not "password"), then the most used."""
-        if len(word) < MIN_LETTERS or self.knows(word):
+        if not MIN_LETTERS <= len(word) <= MAX_LETTERS or self.knows(word):
             return None
         cyrillic = _is_cyrillic(word)
         # The Russian list is small: a long Russian word it lacks is too often a real word

@@ -43,6 +43,7 @@ AS_TYPED = [
     ("Mitgliedsnummer 12345678", "de"),
     ("Fehler ID-4815 beim Bezahlen", "de"),
     ("каббинетта", "ru"),  # two typos in a Russian word: one only (the Russian list is small)
+    ("Passwortt" + "x" * 5000, "de"),  # no word at all: its deletions would cost O(n^2)
 ]
 
 
