@@ -152,6 +152,7 @@ class Speller:
         # "регаться" must not become "ругаться".
         self.words = [w for w in self.counts if len(w) >= MIN_CANDIDATE]
         self.in_corpus = len(self.words)
+        self._sorted = sorted(self.words)
         russian = [w for w in self.dictionary.russian if len(w) >= MIN_CANDIDATE and w not in self.counts]
         self.words += [w for w, stem in zip(russian, stemmer("ru").stemWords(russian)) if stem in self.stems["ru"]]
         keys = [(key, n) for n, w in enumerate(self.words) for key in {w} | _deletes(w)]
@@ -217,9 +218,17 @@ class Speller:
 
     def correct(self, text: str, lang: str | None = None) -> str:
         """`text` (a question in `lang`, when known) with each word it does not know
-        spelt as the corpus's closest word."""
+        spelt as the corpus's closest word. A last word that is still being typed (the
+        text ends with it, and a corpus word starts with it: "Bestel") stays as typed:
+        the widget searches as the member types, and "Bestel" is no typo of "besten"."""
+        out, end = [], 0
+        for m in _LETTERS.finditer(text):
+            word = fold_yo(m.group(0).lower())
+            typing = m.end() == len(text) and self._starts_a_corpus_word(word)
+            out += [text[end:m.start()], (None if typing else self.closest(word, lang)) or m.group(0)]
+            end = m.end()
+        return "".join(out) + text[end:]
 
-        def replace(m: re.Match) -> str:
-            return self.closest(fold_yo(m.group(0).lower()), lang) or m.group(0)
-
-        return _LETTERS.sub(replace, text)
+    def _starts_a_corpus_word(self, prefix: str) -> bool:
+        n = bisect.bisect_left(self._sorted, prefix)
+        return n < len(self._sorted) and self._sorted[n].startswith(prefix)

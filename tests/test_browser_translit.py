@@ -67,3 +67,18 @@ def test_agent_console_searches_latin_script_russian_as_russian(page, server):
     # ... and when the agent says German, the text is searched as typed.
     page.select_option("#lang", "de")
     page.wait_for_function("document.querySelector('#status').textContent.includes('query language de')")
+
+
+def test_widget_and_console_say_what_a_misspelt_question_was_searched_as(page, server):
+    results = widget_results(page, f"{server.url}/?lang=de", "Bestelung stornieren")
+    status = page.locator("#helpdesk-qa-widget .status")  # in the widget's shadow root
+    status.filter(has_text="bestellung").wait_for()
+    assert status.inner_text() == "Ergebnisse für: bestellung stornieren"
+    assert "storn" in results.first.locator(".crumb").inner_text().lower()
+    page.screenshot(path=str(ARTIFACTS / "widget-typo-de.png"))
+    page.locator("#helpdesk-qa-widget input").fill("Bestellung stornieren")  # spelt right: no such line
+    status.filter(has_text="für").wait_for(state="detached")
+    page.goto(server.url + "/agent")
+    page.fill("#q", "Bestelung stornieren")
+    page.wait_for_function("document.querySelector('#status').textContent.includes('searched as')")
+    assert "searched as \u201cbestellung stornieren\u201d" in page.locator("#status").inner_text()

@@ -130,7 +130,8 @@ def test_access_log_and_store_keep_no_personal_data(events_server, sample_index_
 def test_a_misspelt_question_is_answered_as_spelt_and_stored_as_typed(events_server, sample_index_dir):
     typed, spelt = "where is my parcle", "where is my parcel"  # as typed, 2 of the top 3 were wrong
     body = ask(events_server.url, typed, limit=3)
-    assert body["query"] == typed and body["answered"]
+    assert body["query"] == typed and body["answered"] and body["searched_as"] == spelt
+    assert ask(events_server.url, spelt)["searched_as"] is None  # searched as typed
 
     def shown(b):
         return [(r["article_id"], r["anchor"]) for r in b["results"]]

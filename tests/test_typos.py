@@ -20,6 +20,7 @@ CORRECTED = [
     ("wie ändere ich meine Lieferadrese", "de", "wie ändere ich meine lieferadresse"),
     ("Lieferaddressse ändern", "de", "lieferadresse ändern"),  # two typos in a long word
     ("sponser wechseln", "de", "sponsor wechseln"),
+    ("wo ist mein parcle", "en", "wo ist mein parcel"),  # the last word: no corpus word starts with it
     ("I forgot my pasword", "en", "I forgot my password"),
     ("Не помню пароль от каббинета", "ru", "Не помню пароль от кабинета"),
     ("смена спосора", "ru", "смена спонсора"),
@@ -37,6 +38,8 @@ AS_TYPED = [
     ("и накопленное не пропадёт?", "ru"),  # an inflection the Russian list lacks: by its stem's neighbours
     ("Amazon eBay verkaufen", "de"),
     ("Ölproduktion in Kasachstan", "de"),  # a compound of two real words
+    ("wie storniere ich meine Bestel", "de"),  # still being typed: "bestellung" starts so
+    ("Passw", "de"),
     # the corpus's own words, short words, numbers and codes
     ("Kaspi Gold Auszahlung", "de"),
     ("lgin not working", "en"),

@@ -79,6 +79,7 @@ async def answer(
     body = AskResponse(
         query_id=query_id,
         query=result.query,
+        searched_as=prepared.search_text if prepared.search_text != prepared.text else None,
         query_lang=result.query_lang,
         answered=result.answered,
         results=[

@@ -153,6 +153,10 @@ class RuleFired(BaseModel):
 class AskResponse(BaseModel):
     query_id: str = Field(..., description="Unguessable id of this question: send it with feedback")
     query: str
+    searched_as: str | None = Field(
+        None, description="The text searched, when it is not the question as typed (normalised): Latin-script "
+        "Russian in Cyrillic, misspelt words as the corpus spells them"
+    )
     query_lang: str = Field(..., description="ru, de, en, or unknown")
     answered: bool
     results: list[Result]

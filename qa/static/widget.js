@@ -19,19 +19,19 @@
       results: "Results", onlyIn: "Only available in", full: "Open the full article", none: "No matching answer found.",
       support: "How to contact support", include: "Contact support and mention your member ID in your request.", error: "The help service is not reachable. Please try again.",
       suggestions: "Suggestions", popular: "Frequently asked", onlyFor: "Only for members in", removeFilter: "Remove filter",
-      searching: "Searching…", countries: "Applies to", all: "all countries",
+      searching: "Searching…", countries: "Applies to", all: "all countries", searchedAs: "Results for",
       helped: "Did this answer help?", yes: "Yes", no: "No", thanks: "Thank you for your feedback!" },
     de: { help: "Hilfe", title: "Wie können wir helfen?", placeholder: "Beschreiben Sie Ihre Frage…", close: "Schließen",
       results: "Ergebnisse", onlyIn: "Nur verfügbar auf", full: "Ganzen Artikel öffnen", none: "Keine passende Antwort gefunden.",
       support: "So erreichen Sie den Support", include: "Kontaktieren Sie den Support und nennen Sie dort Ihre Mitgliedsnummer.", error: "Der Hilfe-Dienst ist nicht erreichbar. Bitte versuchen Sie es erneut.",
       suggestions: "Vorschläge", popular: "Häufig gefragt", onlyFor: "Nur für Mitglieder in", removeFilter: "Filter entfernen",
-      searching: "Suche…", countries: "Gilt für", all: "alle Länder",
+      searching: "Suche…", countries: "Gilt für", all: "alle Länder", searchedAs: "Ergebnisse für",
       helped: "Hat diese Antwort geholfen?", yes: "Ja", no: "Nein", thanks: "Danke für Ihr Feedback!" },
     ru: { help: "Помощь", title: "Чем помочь?", placeholder: "Опишите ваш вопрос…", close: "Закрыть",
       results: "Результаты", onlyIn: "Доступно только на языке:", full: "Открыть статью полностью", none: "Подходящий ответ не найден.",
       support: "Как связаться с поддержкой", include: "Напишите в поддержку и укажите в обращении свой номер участника (ID).", error: "Сервис помощи недоступен. Попробуйте ещё раз.",
       suggestions: "Подсказки", popular: "Часто спрашивают", onlyFor: "Только для участников из", removeFilter: "Убрать фильтр",
-      searching: "Ищем…", countries: "Действует для", all: "всех стран",
+      searching: "Ищем…", countries: "Действует для", all: "всех стран", searchedAs: "Результаты по запросу",
       helped: "Помог ли этот ответ?", yes: "Да", no: "Нет", thanks: "Спасибо за отзыв!" }
   };
   var LANG_NAMES = {
@@ -528,7 +528,9 @@
       results = [];
       return;
     }
-    status.textContent = "";
+    // Misspelt words searched as the articles spell them, Latin-script Russian in Cyrillic:
+    // say what was searched, so results for "bestellung" under "Bestelung" make sense.
+    status.textContent = body.searched_as ? T.searchedAs + ": " + body.searched_as : "";
     results.forEach(function (r, i) {
       var h = hl(r), crumb = marked(r.article_title, h.article_title, el("div", { className: "crumb" }));
       if (r.section_title !== r.article_title) {
