@@ -43,7 +43,12 @@ from __future__ import annotations
 import bisect
 import gzip
 import itertools
+import logging
 import re
+import subprocess
+import sys
+import zlib
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
@@ -53,6 +58,8 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
 
 from .text import fold_yo, stemmer
+
+log = logging.getLogger("qa.typos")
 
 MIN_LETTERS = 5  # shorter words are too often another real word one letter away
 TWO_TYPOS_FROM = 9
@@ -93,11 +100,47 @@ def distance(a: str, b: str) -> int:
     return previous[-1]
 
 
+def _list_words(lang: str) -> Iterator[str]:
+    """The words of `pyspellchecker`'s list for `lang`: a JSON object with one
+    `"word": count` per line, read line by line."""
+    folder = resources.files("spellchecker") / "resources"
+    with folder.joinpath(f"{lang}.json.gz").open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
+        for line in f:
+            end = line.find('":')
+            if line.startswith('"') and end > 1:
+                yield line[1:end]
+
+
+def _crc(word: str) -> int:
+    return zlib.crc32(word.encode("utf-8"))
+
+
+def latin_hashes() -> np.ndarray:
+    """The CRC-32 of every German and English list word, sorted, unique. 2 MB for
+    500,000 words. A misspelt word shares a CRC with one of them about once in
+    9,000 lookups, and is then left as typed."""
+    words = itertools.chain(_list_words("de"), _list_words("en"))
+    return np.unique(np.fromiter(map(_crc, words), dtype=np.uint32))
+
+
+def _latin_hashes_from_a_child() -> np.ndarray:
+    """`latin_hashes()`, computed in a child process. Reading the lists makes 500,000
+    short-lived strings. A worker that read them itself would keep about 20 MB it
+    could not give back, which took a container replica over its 300 MB."""
+    code = "import sys; from qa.typos import latin_hashes; sys.stdout.buffer.write(latin_hashes().tobytes())"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=120)
+        return np.frombuffer(done.stdout, dtype=np.uint32)
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("typos: reading the word lists in a child process failed (%s); reading them here", e)
+        return latin_hashes()
+
+
 class Dictionary:
     """General word lists of German, English and Russian (`pyspellchecker`'s)."""
 
-    def __init__(self, latin: Iterable[str], russian: Iterable[str]):
-        self._latin = np.unique(_hashes(latin))  # ~500,000 words in 4 MB
+    def __init__(self, latin: np.ndarray, russian: Iterable[str]):
+        self._latin = latin  # `latin_hashes()`
         self._russian = sorted({fold_yo(w) for w in russian})
         self._russian_set = frozenset(self._russian)
         self._russian_stems = frozenset(stemmer("ru").stemWords(self._russian))
@@ -105,20 +148,8 @@ class Dictionary:
     @classmethod
     @cache
     def bundled(cls) -> Dictionary:
-        """The package's lists, read once per process (about a second). Each list is
-        a JSON object with one `"word": count` per line. It is read line by line, so a
-        worker's memory never holds the German list's 340,000 entries as Python
-        strings."""
-        folder = resources.files("spellchecker") / "resources"
-
-        def words(lang: str) -> Iterator[str]:
-            with folder.joinpath(f"{lang}.json.gz").open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
-                for line in f:
-                    end = line.find('":')
-                    if line.startswith('"') and end > 1:
-                        yield line[1:end]
-
-        return cls(itertools.chain(words("de"), words("en")), words("ru"))
+        """The package's lists, read once per process (about a second)."""
+        return cls(_latin_hashes_from_a_child(), _list_words("ru"))
 
     @property
     def russian(self) -> list[str]:
@@ -133,8 +164,9 @@ class Dictionary:
             head = word[:-2]  # an inflection the list lacks: a word starting with the same stem
             n = bisect.bisect_left(self._russian, head)
             return n < len(self._russian) and self._russian[n].startswith(head)
-        n = int(np.searchsorted(self._latin, hash(word)))
-        return n < len(self._latin) and int(self._latin[n]) == hash(word)
+        crc = _crc(word)
+        n = int(np.searchsorted(self._latin, crc))
+        return n < len(self._latin) and int(self._latin[n]) == crc
 
 
 class Speller:
@@ -155,11 +187,17 @@ class Speller:
         self._sorted = sorted(self.words)
         russian = [w for w in self.dictionary.russian if len(w) >= MIN_CANDIDATE and w not in self.counts]
         self.words += [w for w, stem in zip(russian, stemmer("ru").stemWords(russian)) if stem in self.stems["ru"]]
-        keys = [(key, n) for n, w in enumerate(self.words) for key in {w} | _deletes(w)]
-        hashes = _hashes(k for k, _ in keys)
-        order = np.argsort(hashes, kind="stable")
-        self._keys = hashes[order]
-        self._word_of_key = np.array([n for _, n in keys], dtype=np.int32)[order]
+        # Raw arrays, not lists of tuples: each word's deletions are freed as soon as they
+        # are hashed, so building leaves no scattered memory behind.
+        hashes, owners = array("q"), array("i")
+        for n, w in enumerate(self.words):
+            for key in {w} | _deletes(w):
+                hashes.append(hash(key))
+                owners.append(n)
+        keys = np.frombuffer(hashes, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._word_of_key = np.frombuffer(owners, dtype=np.int32)[order]
 
     @classmethod
     def from_texts(cls, texts: Iterable[tuple[str, str]], dictionary: Dictionary | None = None) -> Speller:
