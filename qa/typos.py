@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import gzip
+import io
 import itertools
 import logging
 import re
@@ -55,9 +56,10 @@ from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
+import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
 
-from .text import fold_yo, stemmer
+from .text import STEMMER_NAMES, fold_yo, stemmer
 
 log = logging.getLogger("qa.typos")
 
@@ -68,6 +70,7 @@ MIN_CANDIDATE = 4  # corpus words shorter than this are never what a typo stood 
 COMPOUND_FROM = 9  # a longer Latin word made of two real words is a compound, not a typo
 _LETTERS = re.compile(r"(?<![\w-])[^\W\d_]+(?![\w-])")  # a whole word of letters only: no "ID-123", no "x2"
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
+_LANG_BITS = {"de": 1, "en": 2, "ru": 4}
 _STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_RUSSIAN)
 
 
@@ -115,69 +118,90 @@ def _crc(word: str) -> int:
     return zlib.crc32(word.encode("utf-8"))
 
 
-def latin_hashes() -> np.ndarray:
-    """The CRC-32 of every German and English list word, sorted, unique. 2 MB for
-    500,000 words. A misspelt word shares a CRC with one of them about once in
-    9,000 lookups, and is then left as typed."""
-    words = itertools.chain(_list_words("de"), _list_words("en"))
+@cache
+def _bulk_stemmer(lang: str) -> Stemmer.Stemmer:
+    """A stemmer without PyStemmer's word cache, for stemming whole word lists once:
+    the shared stemmers' caches (`qa.text.stemmer`) are for questions."""
+    return Stemmer.Stemmer(STEMMER_NAMES[lang], 0)
+
+
+def _crcs(words: Iterable[str]) -> np.ndarray:
     return np.unique(np.fromiter(map(_crc, words), dtype=np.uint32))
 
 
-def _latin_hashes_from_a_child() -> np.ndarray:
-    """`latin_hashes()`, computed in a child process. Reading the lists makes 500,000
-    short-lived strings. A worker that read them itself would keep about 20 MB it
-    could not give back, which took a container replica over its 300 MB."""
-    code = "import sys; from qa.typos import latin_hashes; sys.stdout.buffer.write(latin_hashes().tobytes())"
+def list_hashes() -> dict[str, np.ndarray]:
+    """The word lists as sorted, unique CRC-32 arrays (about 2.5 MB in all): German and
+    English words ("latin"), Russian words, their Snowball stems, and every beginning
+    of 6 letters or more of a Russian word (`Dictionary.__contains__`). A word shares a
+    CRC with one of 500,000 others about once in 9,000 lookups; it is then taken as
+    known and left as typed."""
+    russian = sorted({fold_yo(w) for w in _list_words("ru")})
+    return {
+        "latin": _crcs(itertools.chain(_list_words("de"), _list_words("en"))),
+        "russian": _crcs(russian),
+        "russian_stems": _crcs(_bulk_stemmer("ru").stemWords(russian)),
+        "russian_heads": _crcs(w[:k] for w in russian for k in range(6, len(w) + 1)),
+    }
+
+
+def _list_hashes_from_a_child() -> dict[str, np.ndarray]:
+    """`list_hashes()`, computed in a child process. Reading the lists makes 500,000
+    short-lived strings. A worker that read them itself kept about 20 MB it could not
+    give back, which took a container replica over its 300 MB."""
+    code = ("import io, sys, numpy; from qa.typos import list_hashes; b = io.BytesIO(); "
+            "numpy.savez(b, **list_hashes()); sys.stdout.buffer.write(b.getvalue())")
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=120)
-        return np.frombuffer(done.stdout, dtype=np.uint32)
-    except (OSError, subprocess.SubprocessError) as e:
+        with np.load(io.BytesIO(done.stdout)) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError, subprocess.SubprocessError) as e:
         log.warning("typos: reading the word lists in a child process failed (%s); reading them here", e)
-        return latin_hashes()
+        return list_hashes()
+
+
+def _has(hashes: np.ndarray, word: str) -> bool:
+    crc = _crc(word)
+    n = int(np.searchsorted(hashes, crc))
+    return n < len(hashes) and int(hashes[n]) == crc
 
 
 class Dictionary:
-    """General word lists of German, English and Russian (`pyspellchecker`'s)."""
+    """General word lists of German, English and Russian (`pyspellchecker`'s), as
+    `list_hashes()`."""
 
-    def __init__(self, latin: np.ndarray, russian: Iterable[str]):
-        self._latin = latin  # `latin_hashes()`
-        self._russian = sorted({fold_yo(w) for w in russian})
-        self._russian_set = frozenset(self._russian)
-        self._russian_stems = frozenset(stemmer("ru").stemWords(self._russian))
+    def __init__(self, hashes: dict[str, np.ndarray]):
+        self.hashes = hashes
 
     @classmethod
     @cache
     def bundled(cls) -> Dictionary:
         """The package's lists, read once per process (about a second)."""
-        return cls(_latin_hashes_from_a_child(), _list_words("ru"))
-
-    @property
-    def russian(self) -> list[str]:
-        return self._russian
+        return cls(_list_hashes_from_a_child())
 
     def __contains__(self, word: str) -> bool:
-        if _is_cyrillic(word):
-            if word in self._russian_set or stemmer("ru").stemWord(word) in self._russian_stems:
-                return True
-            if len(word) < 8:  # "спосора" must not pass as known because of "способ"
-                return False
-            head = word[:-2]  # an inflection the list lacks: a word starting with the same stem
-            n = bisect.bisect_left(self._russian, head)
-            return n < len(self._russian) and self._russian[n].startswith(head)
-        crc = _crc(word)
-        n = int(np.searchsorted(self._latin, crc))
-        return n < len(self._latin) and int(self._latin[n]) == crc
+        if not _is_cyrillic(word):
+            return _has(self.hashes["latin"], word)
+        if _has(self.hashes["russian"], word) or _has(self.hashes["russian_stems"], stemmer("ru").stemWord(word)):
+            return True
+        # An inflection the list lacks: a list word that starts with all of it but its last
+        # two letters ("пропадёт": "пропадать"). Not below 8 letters: "спосора" must not
+        # pass as known because of "способ".
+        return len(word) >= 8 and _has(self.hashes["russian_heads"], word[:-2])
 
 
 class Speller:
     """The corpus's words, and the closest of them to a misspelt word."""
 
     def __init__(self, counts: dict[str, Counter[str]], dictionary: Dictionary | None = None):
-        self.by_lang = counts  # language -> its texts' words and how often they occur
-        self.counts: Counter[str] = sum(counts.values(), Counter())
+        self.counts: Counter[str] = sum(counts.values(), Counter())  # word -> how often the corpus uses it
+        # word -> the languages whose texts use it, one bit each (`_LANG_BITS`)
+        self.langs: dict[str, int] = {}
+        for lang, words in counts.items():
+            for w in words:
+                self.langs[w] = self.langs.get(w, 0) | _LANG_BITS.get(lang, 0)
         self.dictionary = dictionary if dictionary is not None else Dictionary.bundled()
-        self.stems = {lang: set(stemmer(lang).stemWords([w for w in self.counts if _is_cyrillic(w) == (lang == "ru")]))
-                      for lang in ("ru", "de", "en")}
+        script = {lang: [w for w in self.counts if _is_cyrillic(w) == (lang == "ru")] for lang in _LANG_BITS}
+        self.stems = {lang: _crcs(_bulk_stemmer(lang).stemWords(words)) for lang, words in script.items()}  # CRCs
         # Candidates: the corpus's words, then the Russian list's forms of them. A Russian
         # form the corpus lacks ("неправильный") is still what "неправельный" stands for,
         # and BM25 finds the corpus's forms by stem. Other list words are no candidates:
@@ -185,8 +209,10 @@ class Speller:
         self.words = [w for w in self.counts if len(w) >= MIN_CANDIDATE]
         self.in_corpus = len(self.words)
         self._sorted = sorted(self.words)
-        russian = [w for w in self.dictionary.russian if len(w) >= MIN_CANDIDATE and w not in self.counts]
-        self.words += [w for w, stem in zip(russian, stemmer("ru").stemWords(russian)) if stem in self.stems["ru"]]
+        russian = [w for w in {fold_yo(w) for w in _list_words("ru")}
+                   if len(w) >= MIN_CANDIDATE and w not in self.counts]
+        self.words += sorted(w for w, stem in zip(russian, _bulk_stemmer("ru").stemWords(russian))
+                             if _has(self.stems["ru"], stem))
         # Raw arrays, not lists of tuples: each word's deletions are freed as soon as they
         # are hashed, so building leaves no scattered memory behind.
         hashes, owners = array("q"), array("i")
@@ -213,7 +239,7 @@ class Speller:
         if self._real(word):
             return True
         langs = ("ru",) if _is_cyrillic(word) else ("de", "en")
-        if any(stemmer(lang).stemWord(word) in self.stems[lang] for lang in langs):
+        if any(_has(self.stems[lang], stemmer(lang).stemWord(word)) for lang in langs):
             return True
         return len(word) >= COMPOUND_FROM and not _is_cyrillic(word) and self._compound(word)
 
@@ -251,8 +277,8 @@ class Speller:
                  if _is_cyrillic(self.words[n]) == cyrillic and (d := distance(word, self.words[n])) <= typos]
         if not found:
             return None
-        own = self.by_lang.get(lang or "", Counter())
-        return min(found, key=lambda f: (f[0], f[1], -own[f[2]], -self.counts[f[2]], f[2]))[2]
+        own = _LANG_BITS.get(lang or "", 0)
+        return min(found, key=lambda f: (f[0], f[1], not self.langs.get(f[2], 0) & own, -self.counts[f[2]], f[2]))[2]
 
     def correct(self, text: str, lang: str | None = None) -> str:
         """`text` (a question in `lang`, when known) with each word it does not know
