@@ -13,8 +13,9 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import replace
+from typing import TypeVar
 
-from .evaluate import Question
+Q = TypeVar("Q")  # a question: any dataclass with a `q` text (qa/quality/evaluate.py's `Question`)
 
 _WORD = re.compile(r"(?<![\w-])[^\W\d_]{5,}(?![\w-])")
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
@@ -44,7 +45,7 @@ def add_typos(text: str, n: int, rng: random.Random) -> str:
     return text
 
 
-def with_typos(questions: list[Question], n: int, seed: int = 0) -> list[Question]:
+def with_typos(questions: list[Q], n: int, seed: int = 0) -> list[Q]:
     """Copies of `questions`, each with `n` typos (fewer when it has fewer long words)."""
     rng = random.Random(seed)
     return [replace(q, q=add_typos(q.q, n, rng)) for q in questions]
