@@ -38,14 +38,14 @@ _LATIN_LOOKALIKES = "aAeEoOpPcCxXyYKkMHTB"
 _CYRILLIC_LOOKALIKES = "аАеЕоОрРсСхХуУКкМНТВ"
 TO_CYRILLIC = str.maketrans(_LATIN_LOOKALIKES + "b", _CYRILLIC_LOOKALIKES + "ь")
 TO_LATIN = str.maketrans(_CYRILLIC_LOOKALIKES + "іјѕ", _LATIN_LOOKALIKES + "ijs")
-_CYRILLIC_LETTER = re.compile(r"[\u0400-\u04FF]")
+CYRILLIC_LETTER = re.compile(r"[\u0400-\u04FF]")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 
 def _fold_word(m: re.Match) -> str:
     """A word written in two scripts, in the script most of its letters are in."""
     word = m.group(0)
-    cyrillic, latin = len(_CYRILLIC_LETTER.findall(word)), len(_LATIN_LETTER.findall(word))
+    cyrillic, latin = len(CYRILLIC_LETTER.findall(word)), len(_LATIN_LETTER.findall(word))
     if not (cyrillic and latin):
         return word
     return word.translate(TO_CYRILLIC if cyrillic >= latin else TO_LATIN)

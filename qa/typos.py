@@ -59,7 +59,7 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN, STOPWORDS_RUSSIAN
 
-from .text import STEMMER_NAMES, fold_yo, stemmer
+from .text import CYRILLIC_LETTER, STEMMER_NAMES, fold_yo, stemmer
 
 log = logging.getLogger("qa.typos")
 
@@ -69,13 +69,12 @@ MAX_LETTERS = 32  # a longer "word" is no word a member misspelt; its deletions 
 MIN_CANDIDATE = 4  # corpus words shorter than this are never what a typo stood for
 COMPOUND_FROM = 9  # a longer Latin word made of two real words is a compound, not a typo
 _LETTERS = re.compile(r"(?<![\w-])[^\W\d_]+(?![\w-])")  # a whole word of letters only: no "ID-123", no "x2"
-_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _LANG_BITS = {"de": 1, "en": 2, "ru": 4}
 _STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_RUSSIAN)
 
 
 def _is_cyrillic(word: str) -> bool:
-    return bool(_CYRILLIC.search(word))
+    return bool(CYRILLIC_LETTER.search(word))
 
 
 def _deletes(word: str) -> set[str]:

@@ -15,10 +15,11 @@ import re
 from dataclasses import replace
 from typing import TypeVar
 
+from ..text import CYRILLIC_LETTER
+
 Q = TypeVar("Q")  # a question: any dataclass with a `q` text (qa/quality/evaluate.py's `Question`)
 
 _WORD = re.compile(r"(?<![\w-])[^\W\d_]{5,}(?![\w-])")
-_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _LETTERS = {True: "аеиоунтслрвкмд", False: "aeiounstlrhdcm"}
 
 
@@ -33,7 +34,7 @@ def misspell(word: str, rng: random.Random) -> str:
     if kind == "swap":
         return word[:i] + word[i + 1:]
     if kind == "replace":
-        letters = _LETTERS[bool(_CYRILLIC.search(word))].replace(word[i].lower(), "")
+        letters = _LETTERS[bool(CYRILLIC_LETTER.search(word))].replace(word[i].lower(), "")
         return word[:i] + rng.choice(letters) + word[i + 1:]
     return word[:i] + word[i] + word[i:]
 
